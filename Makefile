@@ -1,0 +1,33 @@
+# Two commands do everything: `make train` and `make test`. Both create the
+# virtual environment in .venv on first use and reinstall when pyproject.toml changes.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup data train test benchmark clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
+	$(PY) -m pip install --disable-pip-version-check -q "torch==2.13.0" -e ".[dev]"
+	touch $(STAMP)
+
+data: setup            ## fetch and verify MNIST into the data cache
+	$(PY) -m mnist_cnn fetch
+
+train: setup           ## fetch the data, train the reference model, print test accuracy, write plots
+	$(PY) -m mnist_cnn fetch
+	$(PY) -m mnist_cnn train --out runs/latest
+
+test: setup            ## fetch the data, then run the whole test suite
+	$(PY) -m mnist_cnn fetch
+	$(PY) -m pytest
+
+benchmark: setup       ## print training speed figures on this machine
+	$(PY) benchmarks/train.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
