@@ -31,3 +31,7 @@ benchmark: setup       ## print training speed figures on this machine
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+.PHONY: lessons
+lessons: setup         ## rebuild solutions/ from solutions/_src/ and regenerate the student notebooks in lessons/ (nbgrader)
+	$(PY) -m autograder release

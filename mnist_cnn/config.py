@@ -65,11 +65,43 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class Lesson:
+    """One lesson: ``solutions/<id>/<id>.ipynb`` -> ``lessons/<id>/<id>.ipynb``.
+
+    points: the sum of the points of the notebook's graded cells (checked by a test)
+    budget_s: the most seconds nbgrader may take to run the notebook top to bottom
+    """
+    id: str
+    title: str
+    points: float
+    budget_s: float
+
+    def __post_init__(self) -> None:
+        if not (len(self.id) > 3 and self.id[:2].isdigit() and self.id[2] == "_"):
+            raise ConfigError(f"lesson id must look like 'NN_name', not {self.id!r}")
+        if self.points < 0 or self.budget_s <= 0:
+            raise ConfigError(f"lesson {self.id}: points must be >= 0 and budget_s > 0")
+
+
+@dataclass(frozen=True)
 class Course:
     data: DataConfig
     model: ModelConfig
     recipes: typing.Dict[str, Recipe]
     evaluation: EvaluationConfig
+    lessons: typing.List[Lesson]
+
+    def __post_init__(self) -> None:
+        ids = [lesson.id for lesson in self.lessons]
+        if len(set(ids)) != len(ids):
+            raise ConfigError(f"lesson ids must be unique: {', '.join(ids)}")
+
+    def lesson(self, lesson_id: str) -> Lesson:
+        """The lesson called ``lesson_id``; ConfigError naming the known ones if absent."""
+        for lesson in self.lessons:
+            if lesson.id == lesson_id:
+                return lesson
+        raise ConfigError(f"no lesson {lesson_id!r} in course.yml; known: {', '.join(l.id for l in self.lessons)}")
 
     def recipe(self, name: str) -> Recipe:
         """The training recipe called ``name``; ConfigError naming the known ones if absent."""

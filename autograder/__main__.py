@@ -1,0 +1,63 @@
+"""``python -m autograder``: the instructor's commands.
+
+    python -m autograder release [LESSON ...]     rebuild solutions/ from solutions/_src/ and
+                                                  regenerate lessons/ with nbgrader (default: all)
+    python -m autograder release --check          exit 1 if solutions/ or lessons/ are out of date
+    python -m autograder grade NOTEBOOK ...       autograde notebooks with nbgrader in a scratch
+                                                  course; the lesson is the notebook's file name
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    rel = sub.add_parser("release", help="regenerate lessons/ from solutions/ with nbgrader")
+    rel.add_argument("lessons", nargs="*", help="lesson ids, e.g. 01_data (default: every lesson in course.yml)")
+    rel.add_argument("--check", action="store_true", help="only report what is out of date (exit 1 if anything is)")
+    grade = sub.add_parser("grade", help="autograde notebooks with nbgrader")
+    grade.add_argument("notebooks", nargs="+", type=Path, help="e.g. lessons/01_data/01_data.ipynb")
+    grade.add_argument("--student", default="student", help="the student id to grade them under")
+    grade.add_argument("--feedback", type=Path, help="also write nbgrader's HTML feedback into this folder")
+    args = parser.parse_args(argv)
+
+    if args.command == "release":
+        from autograder import release
+
+        try:
+            return _release(release, args)
+        except release.ReleaseError as err:
+            print(f"python -m autograder release: {err}", file=sys.stderr)
+            return 1
+
+    from autograder.grade import autograde
+
+    submissions = {(args.student, nb.stem): nb for nb in args.notebooks}
+    total = total_max = 0.0
+    for result in autograde(submissions, feedback_dir=args.feedback):
+        print(result.summary())
+        total += result.score
+        total_max += result.max_score
+    print(f"total: {total:g} / {total_max:g} autograded points")
+    return 0
+
+
+def _release(release, args) -> int:
+    if args.check:
+        problems = release.check(args.lessons)
+        for line in problems:
+            print(line)
+        if not problems:
+            print("solutions/ and lessons/ are up to date")
+        return 1 if problems else 0
+    release.release(args.lessons)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Helpers for the lesson tests: judge a (wrong or right) implementation, run notebooks.
+
+    from lesson_harness import rejects, accepts
+
+    rejects("data_normalize", lambda images: images / 256, "256")   # fails the exercise, message says "256"
+    accepts("data_normalize", my_valid_variant)                      # passes public and hidden checks
+
+An exercise's test cell runs the check ``grade_id`` and the hidden ``grade_id_hidden``;
+``rejects`` passes when either fails (the student loses that cell's points) and the
+first failing message contains every fragment (case-insensitive).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import Optional
+
+from coursekit.checks import HIDDEN_SUFFIX, REGISTRY, collect, get, judge_data
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def verdict(check_id: str, *objects) -> Optional[str]:
+    """Collect from ``objects`` and judge (hidden judges included for hidden ids): None or the message."""
+    return judge_data(check_id, collect(check_id, *objects))
+
+
+def _cell_checks(grade_id: str):
+    get(grade_id)
+    ids = [grade_id]
+    if grade_id + HIDDEN_SUFFIX in REGISTRY:
+        ids.append(grade_id + HIDDEN_SUFFIX)
+    return ids
+
+
+def rejects(grade_id: str, *objects_and_fragments) -> str:
+    """The graded cell ``grade_id`` fails for these objects; the message has every fragment.
+
+    Call as rejects(grade_id, obj1[, obj2 ...], "fragment", ...): the trailing strings are fragments.
+    Returns the message.
+    """
+    objects = [o for o in objects_and_fragments if not isinstance(o, str)]
+    fragments = [o for o in objects_and_fragments if isinstance(o, str)]
+    for cid in _cell_checks(grade_id):
+        message = verdict(cid, *objects)
+        if message is not None:
+            low = message.lower()
+            missing = [f for f in fragments if f.lower() not in low]
+            assert not missing, f"{cid} failed, but its message lacks {missing}:\n{message}"
+            return message
+    raise AssertionError(f"a wrong implementation passed every check of {grade_id}")
+
+
+def accepts(grade_id: str, *objects) -> None:
+    """The graded cell ``grade_id`` passes (public and hidden checks) for these objects."""
+    for cid in _cell_checks(grade_id):
+        message = verdict(cid, *objects)
+        assert message is None, f"a valid implementation failed {cid}:\n{message}"
+
+
+BLOCKER = textwrap.dedent('''
+    """Installed by the lesson tests: the reference solution and the autograder cannot be imported."""
+    import os
+    import sys
+
+    BLOCKED = ("mnist_cnn", "autograder")
+
+
+    class _Blocker:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ModuleNotFoundError(f"No module named {name!r} (blocked: a released lesson must run without it)")
+            return None
+
+
+    sys.meta_path.insert(0, _Blocker())
+    flag = os.environ.get("LESSON_BLOCKER_FLAG")
+    if flag:
+        open(flag, "w").write("active")
+''')
+
+
+def blocked_env(tmp_path: Path, base: Optional[dict] = None) -> tuple:
+    """An environment whose Python cannot import mnist_cnn or autograder; returns (env, flag_path).
+
+    The flag file is written by every interpreter that starts in it (proof the blocker ran).
+    """
+    site = tmp_path / "blocker"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(BLOCKER)
+    env = dict(os.environ if base is None else base)
+    env["PYTHONPATH"] = os.pathsep.join([str(site)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    flag = tmp_path / "blocker-active"
+    env["LESSON_BLOCKER_FLAG"] = str(flag)
+    return env, flag
+
+
+def master(lesson_id: str) -> Path:
+    return REPO / "solutions" / lesson_id / f"{lesson_id}.ipynb"
+
+
+def released(lesson_id: str) -> Path:
+    return REPO / "lessons" / lesson_id / f"{lesson_id}.ipynb"
+
+
+def python() -> str:
+    return sys.executable
+
+
+def notebook_functions(lesson_id: str) -> dict:
+    """Run the master notebook's given and exercise cells (no kernel, no data) in a fresh namespace.
+
+    Returns the namespace: the reference solution's functions as the notebook defines them.
+    """
+    import nbformat
+
+    namespace: dict = {}
+    nb = nbformat.read(master(lesson_id), as_version=4)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and (meta.get("solution") or (meta.get("locked") and not meta.get("grade"))):
+            exec(compile(cell.source, f"<{lesson_id} {cell.id}>", "exec"), namespace)
+    return namespace

@@ -1,0 +1,256 @@
+"""The lessons framework: course.yml against the notebooks, lessons/ up to date, test cells
+that only call check(), no solution code shipped, coursekit independent of the reference,
+and the check() core (collect mode, messages, stderr)."""
+import ast
+import io
+import json
+import re
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from coursekit import checks
+from coursekit.checks import HIDDEN_SUFFIX, REGISTRY, CheckFailed, check, load_public
+from lesson_harness import REPO, blocked_env, master, released
+from mnist_cnn import config
+
+HIDDEN_RE = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS\n?", re.S)
+SOLUTION_RE = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+LESSONS = config.load().lessons
+
+
+def _graded(nb):
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            yield cell, meta
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[lesson.id for lesson in LESSONS])
+def test_course_yml_points_agree_with_the_notebook(lesson):
+    if not master(lesson.id).is_file():
+        pytest.skip(f"solutions/{lesson.id}/{lesson.id}.ipynb is not written yet")
+    nb = nbformat.read(master(lesson.id), as_version=4)
+    points = sum(float(meta.get("points", 0)) for _, meta in _graded(nb))
+    assert points == lesson.points, f"course.yml gives {lesson.id} {lesson.points:g} points, its graded cells {points:g}"
+    assert released(lesson.id).is_file(), f"lessons/{lesson.id}/ is missing: run `python -m autograder release`"
+
+
+def test_every_notebook_is_a_lesson_in_course_yml():
+    ids = {lesson.id for lesson in LESSONS}
+    for folder in ("solutions", "lessons"):
+        for path in (REPO / folder).glob("*/*.ipynb"):
+            if ".ipynb_checkpoints" in path.parts:
+                continue
+            assert path.parent.name in ids, f"{path.relative_to(REPO)} is not listed in course.yml's lessons"
+            assert path.stem == path.parent.name, f"{path.relative_to(REPO)}: name it {path.parent.name}.ipynb"
+
+
+def test_lessons_are_up_to_date_with_solutions():
+    from autograder import release
+
+    problems = release.check()
+    assert not problems, "\n".join(problems)
+
+
+def test_test_cells_only_call_check_on_registered_checks(lesson_id):
+    load_public()
+    nb = nbformat.read(master(lesson_id), as_version=4)
+    used = set()
+    for cell, meta in _graded(nb):
+        if cell.cell_type != "code":
+            continue
+        gid = meta["grade_id"]
+        hidden = "".join(HIDDEN_RE.findall(cell.source + "\n"))
+        visible = HIDDEN_RE.sub("", cell.source + "\n")
+        for part, suffix in ((visible, ""), (hidden, HIDDEN_SUFFIX)):
+            calls = [line for line in part.splitlines() if line.strip() and not line.strip().startswith("#")]
+            for line in calls:
+                tree = ast.parse(line.strip())
+                call = tree.body[0].value if isinstance(tree.body[0], ast.Expr) else None
+                assert isinstance(call, ast.Call) and getattr(call.func, "id", None) == "check", \
+                    f"{lesson_id} cell {gid}: a test cell only calls check(...), found: {line}"
+                cid = call.args[0].value
+                assert cid == gid + suffix, f"{lesson_id} cell {gid}: calls check({cid!r}), expected {gid + suffix!r}"
+                assert cid in REGISTRY, f"{cid} is not registered in coursekit.checks"
+                used.add(cid)
+        assert gid in used, f"{lesson_id} cell {gid} does not call check({gid!r})"
+    module = {REGISTRY[cid].module for cid in used}
+    orphans = {cid for cid, chk in REGISTRY.items() if chk.module in module} - used
+    assert not orphans, f"registered checks no notebook cell runs: {sorted(orphans)}"
+
+
+def _solution_lines(lesson_id):
+    nb = nbformat.read(master(lesson_id), as_version=4)
+    lines = set()
+    for cell in nb.cells:
+        for region in SOLUTION_RE.findall(cell.source):
+            for line in region.splitlines():
+                squashed = re.sub(r"\s+", "", line)
+                if len(squashed) >= 12 and not squashed.startswith("#"):
+                    lines.add(squashed)
+    return lines
+
+
+def test_no_solution_code_ships_with_a_lesson_or_in_coursekit(lesson_id):
+    """Lesson k's solution lines appear in no released lesson j <= k, and nowhere in coursekit."""
+    ids = [lesson.id for lesson in LESSONS]
+    solution = _solution_lines(lesson_id)
+    assert solution, f"{lesson_id}: no solution regions found"
+    shipped = {}
+    for other in ids[: ids.index(lesson_id) + 1]:
+        if released(other).is_file():
+            text = released(other).read_text()
+            nb = nbformat.reads(text, as_version=4)
+            assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+            shipped[f"lessons/{other}"] = "\n".join(c.source for c in nb.cells)
+    for path in sorted((REPO / "coursekit").rglob("*.py")):
+        shipped[str(path.relative_to(REPO))] = path.read_text()
+    for where, text in shipped.items():
+        squashed = re.sub(r"\s+", "", text)
+        leaked = [line for line in solution if line in squashed]
+        assert not leaked, f"{where} contains solution code of {lesson_id}: {leaked}"
+
+
+def test_coursekit_never_imports_the_reference_or_the_autograder():
+    for path in sorted((REPO / "coursekit").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            bad = [n for n in names if n.split(".")[0] in ("mnist_cnn", "autograder")]
+            assert not bad, f"{path.relative_to(REPO)} imports {bad}"
+
+
+def test_coursekit_imports_without_the_reference(tmp_path):
+    env, flag = blocked_env(tmp_path)
+    code = ("import coursekit.checks as c, coursekit.data, coursekit.plots, coursekit.selfcheck, coursekit.idx\n"
+            "c.load_public()\n"
+            "try:\n    import mnist_cnn\nexcept ImportError:\n    print('blocked')\n")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "blocked" and flag.exists()
+
+
+# --- the check() core ----------------------------------------------------------------
+
+def _normalize(images):
+    return images.astype(np.float32) / 255
+
+
+def test_check_prints_one_line_when_passing_and_nothing_to_stderr():
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        check("data_normalize", _normalize)
+    assert out.getvalue().startswith("\u2714 data_normalize passed") and err.getvalue() == ""
+
+
+def test_check_failure_is_an_assertion_error_with_a_clean_message():
+    err = io.StringIO()
+    with redirect_stderr(err), pytest.raises(AssertionError) as info:
+        check("data_normalize", lambda images: images / 256)
+    assert isinstance(info.value, CheckFailed)
+    assert str(info.value).startswith("data_normalize: ") and "256" in str(info.value)
+    shown = info.value._render_traceback_()          # what Jupyter shows instead of a traceback
+    assert "CheckFailed" in shown[0] and "256" in "\n".join(shown) and "Traceback" not in "\n".join(shown)
+    assert err.getvalue() == ""
+
+
+def test_check_of_a_stub_raises_not_implemented_error():
+    def normalize(images):
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError) as info:
+        check("data_normalize", normalize)
+    assert "not implemented yet" in str(info.value) and "normalize" in str(info.value)
+
+
+def test_student_exceptions_and_warnings_never_reach_stderr():
+    import warnings
+
+    def noisy(images):
+        warnings.warn("a warning from the student's code")
+        print("to stderr", file=sys.stderr)
+        raise ValueError("boom")
+
+    err = io.StringIO()
+    with redirect_stderr(err), pytest.raises(CheckFailed) as info:
+        check("data_normalize", noisy)
+    assert err.getvalue() == ""
+    assert "ValueError: boom" in str(info.value) and "in noisy, line" in str(info.value)
+
+
+def test_collect_mode_saves_plain_npz_and_judges_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv(checks.COLLECT_DIR_ENV, str(tmp_path))
+    check("data_normalize", lambda images: images / 256)          # wrong, but collect mode does not judge
+    path = tmp_path / "data_normalize.npz"
+    with np.load(path, allow_pickle=False) as z:                  # no pickles needed
+        assert str(z["__check__"]) == "data_normalize" and str(z["__status__"]) == "ok"
+    data = checks.from_npz(path)
+    assert "256" in checks.judge_data("data_normalize", data)
+
+
+def test_a_grader_can_choose_the_inputs_by_seed(monkeypatch):
+    monkeypatch.setenv(checks.SEED_ENV, "1234")
+    data = checks.collect("data_normalize", _normalize)
+    assert data["__seed__"] == 1234
+    assert checks.judge_data("data_normalize", data) is None
+    bad = checks.collect("data_normalize", lambda images: images.astype(np.float32) / 256)
+    assert bad["__seed__"] == 1234 and checks.judge_data("data_normalize", bad)
+
+
+def test_hidden_check_without_the_autograder_says_so(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_autograder(name, *args, **kwargs):
+        if name.startswith("autograder"):
+            raise ModuleNotFoundError("No module named 'autograder'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(checks, "_loaded_hidden", {})
+    monkeypatch.setattr(builtins, "__import__", no_autograder)
+    monkeypatch.setattr(checks.importlib, "import_module", lambda name: no_autograder(name))
+    data = checks.collect("data_normalize_hidden", _normalize)
+    with pytest.raises(CheckFailed, match="hidden check"):
+        checks.judge_data("data_normalize_hidden", data)
+
+
+def test_collected_data_must_be_plain():
+    with pytest.raises(TypeError):
+        checks.to_npz_bytes({"x": object()})
+
+
+# --- authoring and release of other cell kinds ---------------------------------------
+
+def test_authoring_and_release_of_every_cell_kind(tmp_path):
+    from autograder.authoring import Lesson
+    from autograder.release import generate
+
+    lesson = Lesson("99_demo")
+    lesson.markdown("# Demo")
+    lesson.given("demo_given", "X = 1")
+    lesson.exercise("demo_answer", "def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION")
+    lesson.test("demo_check", 2, "f")
+    lesson.answer("demo_essay", 3, "The model answer, for the grader's eyes only.")
+    lesson.write(tmp_path / "source" / "99_demo" / "99_demo.ipynb")
+    out = generate("99_demo", tmp_path / "source", tmp_path / "release")
+    nb = nbformat.read(out / "99_demo.ipynb", as_version=4)
+    text = json.dumps(nb)
+    assert "return x + 1" not in text and "model answer" not in text and "_hidden" not in text
+    sources = {c.id: c.source for c in nb.cells}
+    assert "raise NotImplementedError()" in sources["demo_answer"]
+    assert sources["demo_essay"] == "YOUR ANSWER HERE"
+    assert sources["demo_check"] == 'check("demo_check", f)'
+    assert nb.cells[1].metadata["nbgrader"]["locked"] and nb.cells[3].metadata["nbgrader"]["points"] == 2
+    with pytest.raises(ValueError):
+        Lesson("99_demo").exercise("x", "def f(): pass")

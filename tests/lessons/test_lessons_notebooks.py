@@ -1,0 +1,58 @@
+"""Every lesson notebook, end to end (parametrized over the lessons that exist in solutions/).
+
+- the master notebook runs top to bottom without an error and passes every check, hidden ones included;
+- the released lesson, untouched, runs without mnist_cnn (or the autograder) importable and
+  fails only with its NotImplementedError stubs, every check saying "not implemented yet";
+- nbgrader gives the master notebook full marks and the untouched lesson zero, each within
+  the lesson's budget_s, and its feedback does not show the hidden tests.
+"""
+import pytest
+
+from coursekit import selfcheck
+from lesson_harness import blocked_env, master, released
+from mnist_cnn import config
+
+pytestmark = [pytest.mark.real_data, pytest.mark.slow]
+
+
+def test_master_notebook_runs_and_passes_every_check(lesson_id, notebook_env):
+    run = selfcheck.execute(master(lesson_id), env=notebook_env)
+    assert not run.failure, run.failure
+    assert not run.errors, f"the master notebook raised: {run.errors}"
+    assert run.check_ids, "the master notebook has no checks"
+    failures = {cid: selfcheck.verdict(run, cid) for cid in run.check_ids}
+    assert not {k: v for k, v in failures.items() if v}, failures
+    assert any(cid.endswith("_hidden") for cid in run.check_ids), "no hidden checks in the master notebook"
+
+
+def test_released_lesson_runs_without_the_reference_and_fails_only_with_stubs(lesson_id, notebook_env, tmp_path):
+    env, flag = blocked_env(tmp_path, notebook_env)
+    run = selfcheck.execute(released(lesson_id), env=env)
+    assert flag.read_text() == "active", "the import blocker did not run in the kernel"
+    assert not run.failure, run.failure
+    other = [e for e in run.errors if e["ename"] != "NotImplementedError"]
+    assert not other, f"the untouched lesson raised something else than NotImplementedError: {other}"
+    assert run.check_ids and not any(cid.endswith("_hidden") for cid in run.check_ids)
+    for cid in run.check_ids:
+        message = selfcheck.verdict(run, cid)
+        assert message is not None and ("not implemented yet" in message or "NotImplementedError" in message), \
+            f"{cid}: {message}"
+
+
+def test_nbgrader_full_marks_for_master_zero_for_untouched_within_budget(lesson_id, notebook_env, tmp_path,
+                                                                        monkeypatch):
+    from autograder.grade import autograde
+
+    for key, value in notebook_env.items():
+        monkeypatch.setenv(key, value)
+    budget = config.load().lesson(lesson_id).budget_s
+    solved, untouched = autograde({("solution", lesson_id): master(lesson_id),
+                                   ("untouched", lesson_id): released(lesson_id)},
+                                  feedback_dir=tmp_path / "feedback")
+    assert solved.max_score > 0
+    assert solved.score == solved.max_score, solved.summary()
+    assert untouched.score == 0 and untouched.max_score == solved.max_score, untouched.summary()
+    for result in (solved, untouched):
+        assert result.seconds <= budget, f"{result.summary()}: over the budget of {budget:g} s in course.yml"
+        html = result.feedback.read_text()
+        assert "HIDDEN TESTS" not in html and "_hidden" not in html, f"{result.feedback} shows hidden tests"
