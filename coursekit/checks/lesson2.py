@@ -1,0 +1,725 @@
+"""Lesson 2 (02_conv): the public checks of cross_correlate, conv_output_size, ConvFeatures.
+
+The inputs are small and synthetic (no data files). The judges need no reference code:
+
+- ``cross_correlate`` is compared with PyTorch's own ``F.conv2d`` on the same image and kernel;
+- ``conv_output_size`` with a table of sizes worked out by hand;
+- ``ConvFeatures``: the collector loads known weights into the student's layers and records,
+  with forward hooks, what goes into and comes out of ``conv1`` and ``conv2``. Each step is
+  then compared with ReLU and 2×2 max-pooling (NumPy, below) of the step before, so a message
+  can name the layer and the step. ReLU before or after the pooling gives the same numbers
+  (max-pooling and ReLU commute), and functional or module calls give the same hooks.
+
+The helpers for layers (``layer_forward``, ``judge_params``, ``judge_stage``...) are shared
+with lesson 3. The hidden checks (``*_hidden``) reuse the collectors on other inputs; their
+judges (``autograder/hidden/lesson2.py``) compare with ``mnist_cnn``.
+"""
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+import numpy as np
+
+from coursekit.checks import (Found, close, describe, doing, fail, fmt_shape, judge, kind, register,
+                              where_differs)
+
+# --- NumPy versions of the steps between layers (for judging, not for the notebook) ---
+
+
+def relu(a: np.ndarray) -> np.ndarray:
+    return np.maximum(a, 0)
+
+
+def _pool(a: np.ndarray, reduce) -> np.ndarray:
+    """2 × 2 windows, stride 2, over the last two axes (an odd last row / column is dropped)."""
+    *lead, h, w = a.shape
+    a = a[..., : h // 2 * 2, : w // 2 * 2]
+    return reduce(a.reshape(*lead, h // 2, 2, w // 2, 2), axis=(-3, -1))
+
+
+def max_pool2(a: np.ndarray) -> np.ndarray:
+    return _pool(a, np.max)
+
+
+def avg_pool2(a: np.ndarray) -> np.ndarray:
+    return _pool(a, np.mean)
+
+
+def sigmoid(a: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-a))
+
+
+def softmax(a: np.ndarray) -> np.ndarray:
+    e = np.exp(a - a.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _tolerance(ref: np.ndarray) -> float:
+    return 1e-5 * max(1.0, float(np.abs(ref).max()) if np.size(ref) else 1.0)
+
+
+def _random_images(rng, n: int) -> np.ndarray:
+    """(n, 1, 28, 28) float32 in [0, 1]: blotchy strokes on a black background, like scaled digits."""
+    x = rng.random((n, 1, 28, 28), dtype=np.float32)
+    x *= rng.random((n, 1, 28, 28)) < 0.35
+    x[:, :, :3] = 0
+    x[:, :, -3:] = 0
+    return x
+
+
+def random_weights(rng, shapes: Dict[str, tuple], *, bias_scale: float = 0.3) -> Dict[str, np.ndarray]:
+    """{"w.<name>": float32 array}: weights ~ N(0, 2 / fan_in), biases ~ N(0, bias_scale²), so
+    every layer's output has both signs (a missing ReLU shows) and keeps a size of about 1."""
+    out = {}
+    for name, shape in shapes.items():
+        if name.endswith("bias"):
+            out[f"w.{name}"] = (rng.normal(0, bias_scale, shape)).astype(np.float32)
+        else:
+            fan_in = int(np.prod(shape[1:]))
+            out[f"w.{name}"] = (rng.normal(0, np.sqrt(2 / fan_in), shape)).astype(np.float32)
+    return out
+
+
+def weights_of(inputs: dict) -> Dict[str, np.ndarray]:
+    """{"conv1.weight": array, ...} from the "w.*" entries of ``inputs``."""
+    return {k[2:]: v for k, v in inputs.items() if k.startswith("w.")}
+
+
+# --- collecting from an nn.Module: parameters, layers, hooks -------------------------
+
+def make_module(cls, name: str):
+    """``cls()`` with a fixed seed, without touching the notebook's random state."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        doing(f"creating {name}()")
+        return cls()
+
+
+def record_module(net, layer_names: Sequence[str], data: dict) -> bool:
+    """Record what ``net`` is: its parameters (names, shapes) and each named layer's kind and settings.
+    Returns whether it is an ``nn.Module``."""
+    import torch
+
+    data["net.kind"] = kind(net)
+    data["net.is_module"] = isinstance(net, torch.nn.Module)
+    if not data["net.is_module"]:
+        return False
+    params = list(net.named_parameters())
+    data["params.names"] = np.array([n for n, _ in params] or [""], dtype=str)[: len(params)]
+    data["params.shapes"] = np.array([fmt_shape(tuple(p.shape)) for _, p in params] or [""], dtype=str)[: len(params)]
+    for name in layer_names:
+        layer = getattr(net, name, None)
+        data[f"{name}.kind"] = kind(layer)
+        for attr in ("kernel_size", "stride", "padding", "dilation", "groups", "in_features", "out_features"):
+            if hasattr(layer, attr):
+                data[f"{name}.{attr}"] = str(getattr(layer, attr))
+    return True
+
+
+def load_weights(net, weights: Dict[str, np.ndarray], data: dict) -> bool:
+    """Load ``weights`` into ``net`` if it has exactly those parameter names and shapes."""
+    import torch
+
+    have = {n: tuple(p.shape) for n, p in net.named_parameters()}
+    ok = all(have.get(n) == tuple(w.shape) for n, w in weights.items())
+    if ok:
+        net.load_state_dict({n: torch.from_numpy(w.copy()) for n, w in weights.items()}, strict=False)
+    data["loaded"] = bool(ok)
+    return ok
+
+
+def layer_forward(net, x: np.ndarray, layer_names: Sequence[str], data: dict, call: str) -> None:
+    """Call ``net(x)`` with hooks on the named layers; record each layer's first input (``<layer>.in``),
+    first output (``<layer>.out``) and number of calls, and the result (``out``), then ``net(x[:1])``
+    (``single``)."""
+    import torch
+
+    hooks, handles = {}, []
+
+    def pre(name):
+        def hook(module, args):
+            hooks[f"{name}.calls"] = hooks.get(f"{name}.calls", 0) + 1
+            if f"{name}.in" not in hooks and args and isinstance(args[0], torch.Tensor):
+                hooks[f"{name}.in"] = args[0].detach().float().cpu().numpy().copy()
+        return hook
+
+    def post(name):
+        def hook(module, args, output):
+            if f"{name}.out" not in hooks and isinstance(output, torch.Tensor):
+                hooks[f"{name}.out"] = output.detach().float().cpu().numpy().copy()
+        return hook
+
+    for name in layer_names:
+        layer = getattr(net, name, None)
+        if isinstance(layer, torch.nn.Module):
+            handles += [layer.register_forward_pre_hook(pre(name)), layer.register_forward_hook(post(name))]
+    try:
+        with torch.no_grad():
+            doing(f"calling {call}(x) with x of shape {fmt_shape(x.shape)} float32")
+            out = net(torch.from_numpy(x.copy()))
+    finally:
+        for h in handles:
+            h.remove()
+    data.update(hooks)
+    describe(out, "out", data)
+    with torch.no_grad():
+        doing(f"calling {call}(x) with a batch of one image, x of shape {fmt_shape(x[:1].shape)} float32")
+        describe(net(torch.from_numpy(x[:1].copy())), "single", data)
+
+
+def chain(net, x: np.ndarray, steps: Sequence[str], data: dict) -> None:
+    """What the network should compute, built from the student's own layers: ``steps`` are layer
+    names, "relu_pool" or "flatten"; the result goes to ``chain.value`` (nothing if a layer fails)."""
+    import torch
+
+    a = x.copy()
+    try:
+        with torch.no_grad():
+            for step in steps:
+                if step == "relu_pool":
+                    a = max_pool2(relu(a))
+                elif step == "relu":
+                    a = relu(a)
+                elif step == "flatten":
+                    a = a.reshape(len(a), -1)
+                else:
+                    a = getattr(net, step)(torch.from_numpy(np.ascontiguousarray(a))).float().numpy()
+    except Exception:  # the student's layer does not take this shape: the judges say why
+        return
+    data["chain.value"] = a
+
+
+# --- judging modules: parameters, layers, steps ---------------------------------------
+
+def _have(found) -> Dict[str, tuple]:
+    names = [str(n) for n in np.atleast_1d(found.get("params.names", np.array([], dtype=str)))]
+    shapes = [str(s) for s in np.atleast_1d(found.get("params.shapes", np.array([], dtype=str)))]
+    return dict(zip(names, shapes))
+
+
+def judge_module_kind(found, what: str, cls: str) -> None:
+    if not found.get("net.is_module"):
+        fail(f"{what} should create a torch.nn.Module, but it made {KIND(found.get('net.kind'))}.",
+             f"write `class {cls}(nn.Module):` and call super().__init__() first thing in __init__.")
+
+
+def KIND(k) -> str:
+    from coursekit.checks import KIND_NAMES
+
+    return KIND_NAMES.get(str(k), f"a {k}")
+
+
+def _layer_call(layer: str, shape: tuple) -> str:
+    if len(shape) == 4:
+        return f"nn.Conv2d(in_channels={shape[1]}, out_channels={shape[0]}, kernel_size={shape[2]})"
+    return f"nn.Linear(in_features={shape[1]}, out_features={shape[0]})"
+
+
+def judge_params(found, expected: Dict[str, tuple], what: str, shape_hints: Dict[tuple, str] = None) -> None:
+    """The module's parameters are exactly ``expected`` (name -> shape); messages name the layer."""
+    have = _have(found)
+    listing = ", ".join(f"{n} {s}" for n, s in have.items()) or "none"
+    layers = list(dict.fromkeys(n.split(".")[0] for n in expected))
+    for layer in layers:
+        mine = [n for n in have if n.split(".")[0] == layer]
+        if f"{layer}.weight" in have:
+            continue
+        if mine:
+            fail(f"{what}.{layer} should be the layer itself, with parameters {layer}.weight and {layer}.bias; "
+                 f"found {', '.join(mine)}.",
+                 f"assign the nn.Conv2d / nn.Linear layer directly to self.{layer}, not a container (nn.Sequential) "
+                 f"holding it: later lessons load trained weights by these names.")
+        kinds = found.get(f"{layer}.kind", "nothing")
+        fail(f"{what} has no layer called {layer} (found {KIND(kinds) if kinds != 'nothing' else 'no such attribute'}; "
+             f"parameters: {listing}).",
+             f"create it in __init__ as self.{layer} = ... (the names {', '.join(layers)} are the course's: "
+             f"later lessons load trained weights by these names); call super().__init__() before that.")
+    for name, shape in expected.items():
+        layer = name.split(".")[0]
+        if name not in have:
+            fail(f"{what}.{layer} has no bias ({name} is missing).",
+                 "keep the bias, the default of the layer (don't pass bias=False).")
+        got = tuple(int(s) for s in have[name].strip("(),").split(",") if s.strip())
+        if got == tuple(shape):
+            continue
+        msg = f"{what}.{name} should have shape {fmt_shape(shape)}, but it has shape {fmt_shape(got)}."
+        hint = (shape_hints or {}).get((name, got))
+        if hint is None and name.endswith("weight") and len(got) == len(shape) and got[:2] == shape[1::-1] \
+                and got[2:] == shape[2:]:
+            hint = (f"the numbers of input and output {'channels' if len(shape) == 4 else 'features'} are swapped: "
+                    f"the layer takes {shape[1]} and gives {shape[0]}: {_layer_call(layer, shape)}.")
+        if hint is None and len(shape) == 4 and len(got) == 4 and got[:2] == shape[:2]:
+            hint = (f"{layer}'s kernels should be {shape[2]} × {shape[3]}: kernel_size={shape[2]}.")
+        if hint is None:
+            hint = (f"{_layer_call(layer, shape).split('(')[0]} has a weight of shape "
+                    f"{'(out_channels, in_channels, k, k)' if len(shape) == 4 else '(out_features, in_features)'}"
+                    f" and a bias of shape (out,): {layer} is {_layer_call(layer, expected[f'{layer}.weight'])}.")
+        fail(msg, hint)
+    extra = [n for n in have if n not in expected]
+    if extra:
+        fail(f"{what} has parameters the course's network does not have: {', '.join(extra)}.",
+             f"the network has exactly the layers {', '.join(layers)}; ReLU and pooling have no parameters.")
+
+
+def judge_conv_settings(found, layer: str) -> None:
+    """No padding, stride 1, no dilation, groups 1: the course's convolutions."""
+    for attr, want, hint in (
+            ("padding", "(0, 0)", "this network uses no padding: each 5 × 5 convolution trims 2 pixels on every "
+                                  "side (28 → 24), and the layer sizes after it count on that."),
+            ("stride", "(1, 1)", "the kernel moves one pixel at a time (stride 1, the default); the 2 × 2 pooling "
+                                 "does the shrinking."),
+            ("dilation", "(1, 1)", "keep the default dilation of 1."),
+            ("groups", "1", "keep the default groups=1: every output channel looks at all input channels.")):
+        got = found.get(f"{layer}.{attr}")
+        if got is not None and got not in (want, want.strip("()").split(",")[0]):
+            fail(f"{layer} has {attr}={got}, expected {attr}={want}.", hint)
+
+
+def _describe_stage(before: np.ndarray, layer: str) -> Dict[str, np.ndarray]:
+    """What can come after a conv layer: the right step and the usual mistakes."""
+    return {
+        "no ReLU": max_pool2(before),
+        "average pooling": avg_pool2(relu(before)),
+        "average pooling, no ReLU": avg_pool2(before),
+        "sigmoid": max_pool2(sigmoid(before)),
+        "tanh": max_pool2(np.tanh(before)),
+    }
+
+
+STAGE_HINTS = {
+    "no ReLU": ("the ReLU after {layer} is missing: {after} has negative values (down to {low:.3g}).",
+                "apply ReLU to {layer}'s output (before or after the pooling: for max-pooling both give the same "
+                "numbers). Without it, conv2 after conv1 is just one bigger linear filter."),
+    "average pooling": ("{after} is the 2 × 2 *average* of {layer}'s output after ReLU: average pooling instead of "
+                        "max pooling.",
+                        "this network keeps the largest value of each 2 × 2 block: max-pooling."),
+    "average pooling, no ReLU": ("{after} is the 2 × 2 *average* of {layer}'s output, without ReLU: average pooling "
+                                 "instead of max pooling, and the ReLU is missing.",
+                                 "after {layer}: ReLU, then keep the largest value of each 2 × 2 block."),
+    "sigmoid": ("{after} went through a sigmoid after {layer}, not a ReLU (values squeezed into (0, 1)).",
+                "the course's network uses ReLU: max(0, v)."),
+    "tanh": ("{after} went through tanh after {layer}, not a ReLU (values squeezed into (-1, 1)).",
+             "the course's network uses ReLU: max(0, v)."),
+}
+
+
+def judge_stage(before: np.ndarray, after: np.ndarray, *, layer: str, after_what: str) -> None:
+    """``after`` should be ReLU + 2 × 2 max-pooling of ``before`` (a conv layer's output)."""
+    want = max_pool2(relu(before))
+    if after.shape != want.shape:
+        n, c, h, w = before.shape
+        hint = {
+            before.shape: f"that is the shape of {layer}'s output itself: the 2 × 2 max-pooling after {layer} is "
+                          f"missing (it halves the height and the width).",
+            (n, c, h - 1, w - 1): "a 2 × 2 pooling window that moves 1 pixel at a time (stride 1) barely shrinks "
+                                  "the maps; it should jump 2 pixels (stride 2, a pooling layer's default).",
+            (n, c, h // 4, w // 4): f"the maps shrank 4 times: pooled twice, or with a 4 × 4 window, after {layer}.",
+        }.get(after.shape, f"after {layer} ({fmt_shape(before.shape)}) come ReLU and 2 × 2 max-pooling, which "
+                           f"halves the height and the width: {fmt_shape(want.shape)}.")
+        fail(f"{after_what} should have shape {fmt_shape(want.shape)}, but it has shape {fmt_shape(after.shape)}.",
+             hint)
+    tol = _tolerance(want)
+    if close(after, want, atol=tol):
+        return
+    for name, alt in _describe_stage(before, layer).items():
+        if close(after, alt, atol=tol):
+            msg, hint = STAGE_HINTS[name]
+            fail(msg.format(layer=layer, after=after_what, low=float(after.min())), hint.format(layer=layer))
+    if close(after, before[..., : want.shape[-2], : want.shape[-1]], atol=tol):
+        fail(f"{after_what} is a corner of {layer}'s output, not its 2 × 2 max-pooling.",
+             "pool with a 2 × 2 window and stride 2.")
+    fail(f"{after_what} is not ReLU + 2 × 2 max-pooling of {layer}'s output: {where_differs(after, want, atol=tol)}.",
+         f"after {layer}: ReLU (max(0, v)) and 2 × 2 max-pooling with stride 2, nothing else "
+         f"(no normalization, no dropout, no other layer).")
+
+
+# --- (a) cross_correlate ---------------------------------------------------------------
+
+def _stroke_image(rng) -> np.ndarray:
+    """(28, 28) float32 in [0, 1]: a thick ring and a bar, like a digit, plus faint noise."""
+    r, c = np.mgrid[0:28, 0:28]
+    cy, cx = 10 + rng.integers(-2, 3), 14 + rng.integers(-2, 3)
+    ring = np.abs(np.hypot(r - cy, c - cx) - 5) < 1.6
+    bar = (np.abs(c - cx - 4) < 1.5) & (r > cy) & (r < 24)
+    img = (ring | bar).astype(np.float32) * 0.9 + rng.random((28, 28), dtype=np.float32) * 0.1
+    return img.astype(np.float32)
+
+
+def _kernel(rng, shape) -> np.ndarray:
+    """An asymmetric kernel: neither flipping nor transposing it gives the same numbers."""
+    k = rng.normal(0, 1, shape).astype(np.float32)
+    k.flat[0] = 2.5
+    k.flat[-1] = -1.5
+    return k
+
+
+def cross_correlate_inputs(seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return {"cases": 2,
+            "image0": _stroke_image(rng), "kernel0": _kernel(rng, (5, 5)),
+            "image1": rng.random((6, 9), dtype=np.float32), "kernel1": _kernel(rng, (3, 2))}
+
+
+def cross_correlate_hidden_inputs(seed: int) -> dict:
+    rng = np.random.default_rng(seed + 200)
+    return {"cases": 3,
+            "image0": rng.random((10, 12), dtype=np.float32), "kernel0": _kernel(rng, (3, 3)),
+            "image1": rng.random((5, 5), dtype=np.float32), "kernel1": _kernel(rng, (5, 5)),
+            "image2": rng.random((7, 4), dtype=np.float32), "kernel2": _kernel(rng, (2, 4))}
+
+
+@register("conv_cross_correlate", inputs=cross_correlate_inputs,
+          title="out[i, j] = sum of window × kernel, as F.conv2d computes it",
+          hints=[(r"must match the size of tensor|shape mismatch|size of tensor a",
+                  "the window must have the kernel's shape: rows i to i + kH (exclusive), columns j to j + kW."),
+                 (r"out of range|out of bounds",
+                  "a kH × kW window fits in H − kH + 1 positions down and W − kW + 1 across.")])
+def collect_cross_correlate(inputs, cross_correlate):
+    import torch
+
+    data = {}
+    for i in range(int(inputs["cases"])):
+        image, kern = inputs[f"image{i}"], inputs[f"kernel{i}"]
+        image_t, kern_t = torch.from_numpy(image.copy()), torch.from_numpy(kern.copy())
+        doing(f"calling cross_correlate(image, kernel) with an image of shape {fmt_shape(image.shape)} and a "
+              f"kernel of shape {fmt_shape(kern.shape)} (float32 tensors)")
+        describe(cross_correlate(image_t, kern_t), f"out{i}", data)
+        data[f"unchanged{i}"] = bool(np.array_equal(image_t.numpy(), image) and np.array_equal(kern_t.numpy(), kern))
+    return data
+
+
+register("conv_cross_correlate_hidden", inputs=cross_correlate_hidden_inputs, seed=1)(collect_cross_correlate)
+
+
+def torch_xcorr(image: np.ndarray, kern: np.ndarray) -> np.ndarray:
+    """PyTorch's own answer: F.conv2d of one image with one kernel, in float64."""
+    import torch
+    import torch.nn.functional as F
+
+    im = torch.from_numpy(np.asarray(image, dtype=np.float64))[None, None]
+    k = torch.from_numpy(np.ascontiguousarray(kern, dtype=np.float64))[None, None]
+    return F.conv2d(im, k)[0, 0].numpy()
+
+
+@judge("conv_cross_correlate", "conv_cross_correlate_hidden")
+def judge_cross_correlate(inputs, found):
+    for i in range(int(inputs["cases"])):
+        image, kern = inputs[f"image{i}"], inputs[f"kernel{i}"]
+        (h, w), (kh, kw) = image.shape, kern.shape
+        what = f"cross_correlate(image, kernel) for a {h} × {w} image and a {kh} × {kw} kernel"
+        out = Found(found, f"out{i}", what)
+        out.need_kind("Tensor", hint={
+            "ndarray": "return a torch tensor: build the result with torch.zeros(...), or convert at the end "
+                       "with torch.from_numpy(...).float().",
+            "NoneType": "end the function with `return` of the result.",
+        }.get(out.kind, "return a 2-D torch tensor of float32 values."))
+        want = (h - kh + 1, w - kw + 1)
+        if out.shape != want:
+            hints = {
+                (h, w): "the output has the image's size, as with 'same' padding. Here there is no padding: the "
+                        "kernel must lie entirely inside the image, so it fits in H − kH + 1 positions down and "
+                        "W − kW + 1 across.",
+                (h - kh, w - kw): "one row and one column short: a kH × kW kernel fits in H − kH + 1 positions down "
+                                  "(range(H - kH + 1)), not H − kH.",
+                (h + kh - 1, w + kw - 1): "that is a 'full' convolution, with the kernel hanging over the edges; "
+                                          "here the kernel stays inside the image.",
+                (want[1], want[0]): "the output's rows and columns are swapped: rows come from the image's height "
+                                    "(axis 0), columns from its width (axis 1).",
+                (1, 1) + want: "return a 2-D tensor (H − kH + 1, W − kW + 1): drop the batch and channel axes.",
+            }
+            if kh != kw:
+                hints.setdefault((h - kh + 1, w - kh + 1), "the kernel is not square here: use its height kH for the "
+                                                           "rows and its width kW for the columns.")
+                hints.setdefault((h - kw + 1, w - kw + 1), "the kernel is not square here: use its height kH for the "
+                                                           "rows and its width kW for the columns.")
+            if h != w:
+                hints.setdefault((h - kh + 1, h - kw + 1), "the image is not square here: use its height H for the "
+                                                           "rows and its width W for the columns.")
+                hints.setdefault((w - kh + 1, w - kw + 1), "the image is not square here: use its height H for the "
+                                                           "rows and its width W for the columns.")
+            out.need_shape(want, hint=hints.get(out.shape, "the output has one value per position of the kernel: "
+                                                           "(H − kH + 1, W − kW + 1)."))
+        out.need_dtype("torch.float32", hint="torch.zeros(...) makes float32 by default; NumPy's np.zeros makes "
+                                             "float64. Convert with .float().")
+        v = np.asarray(out.value, dtype=np.float64)
+        ref = torch_xcorr(image, kern)
+        tol = 1e-4 * max(1.0, float(np.abs(ref).max()))
+        if close(v, ref, atol=tol):
+            if not found[f"unchanged{i}"]:
+                fail(f"{what} changed the image or the kernel it was given.",
+                     "compute into a new tensor; don't write into image or kernel.")
+            continue
+        alternatives = [
+            (torch_xcorr(image, kern[::-1, ::-1]),
+             f"{what} flipped the kernel: that is the textbook 'convolution'. Conv layers (and this exercise) "
+             f"compute cross-correlation, without flipping.",
+             "multiply image[i + a, j + b] by kernel[a, b], the kernel as it is."),
+            (torch_xcorr(image, np.ones_like(kern)),
+             f"{what} returned the sum of each window, without the kernel's weights.",
+             "multiply the window by the kernel, element by element, then add up the products."),
+            (torch_xcorr(image, kern) / kern.size,
+             f"{what} averaged the products instead of adding them up (divided by {kern.size}).",
+             "out[i, j] is the sum of the products, not their mean."),
+        ]
+        if kh == kw:
+            alternatives.append((torch_xcorr(image, kern.T),
+                                 f"{what} used the kernel transposed (its rows as columns).",
+                                 "pair image[i + a, j + b] with kernel[a, b]: a counts rows, b counts columns."))
+        if want[0] == want[1] and h == w:
+            alternatives.append((torch_xcorr(image, kern).T,
+                                 f"{what} has its rows and columns swapped (out[j, i] instead of out[i, j]).",
+                                 "out[i, j] uses the window whose top-left corner is image[i, j]: i counts rows, "
+                                 "j counts columns."))
+        for alt, msg, hint in alternatives:
+            if alt is not None and close(v, alt, atol=tol):
+                fail(msg, hint)
+        fail(f"{what} returned wrong values, {where_differs(v, ref, atol=tol)}.",
+             "out[i, j] = sum over a, b of image[i + a, j + b] * kernel[a, b], for a < kH and b < kW: the window "
+             "whose top-left corner is (i, j), multiplied element by element by the kernel, and added up.")
+
+
+# --- (b) conv_output_size ----------------------------------------------------------------
+
+# size, kernel, stride, padding, expected; stride 0 means: call with the defaults, f(size, kernel)
+OUTPUT_SIZE_CASES = np.array([
+    [28, 5, 0, 0, 24],      # conv1
+    [24, 2, 2, 0, 12],      # 2 × 2 max-pooling
+    [12, 5, 1, 0, 8],       # conv2
+    [8, 2, 2, 0, 4],        # pooling again
+    [28, 5, 1, 2, 28],      # 'same' padding
+    [28, 3, 2, 1, 14],
+    [7, 2, 2, 0, 3],        # odd size: round down
+    [28, 5, 2, 0, 12],
+    [10, 3, 3, 0, 3],
+    [32, 5, 1, 0, 28],
+], dtype=np.int64)
+
+OUTPUT_SIZE_HIDDEN_CASES = np.array([
+    [100, 7, 3, 2, 33],
+    [5, 5, 0, 0, 1],
+    [13, 2, 2, 0, 6],
+    [64, 4, 4, 0, 16],
+    [29, 5, 2, 2, 15],
+    [1, 1, 1, 0, 1],
+    [30, 3, 1, 1, 30],
+    [17, 4, 3, 1, 6],
+], dtype=np.int64)
+
+
+def output_size_inputs(seed: int) -> dict:
+    return {"cases": OUTPUT_SIZE_CASES.copy()}
+
+
+def output_size_hidden_inputs(seed: int) -> dict:
+    return {"cases": OUTPUT_SIZE_HIDDEN_CASES.copy()}
+
+
+def _call_text(size, k, stride, padding) -> str:
+    return f"conv_output_size({size}, {k})" if stride == 0 else \
+        f"conv_output_size({size}, {k}, stride={stride}, padding={padding})"
+
+
+@register("conv_output_size", inputs=output_size_inputs,
+          title="⌊(size + 2·padding − kernel) / stride⌋ + 1, as an int, on a table of convolutions and poolings")
+def collect_output_size(inputs, conv_output_size):
+    kinds, values = [], []
+    for size, k, stride, padding, _ in inputs["cases"]:
+        size, k, stride, padding = int(size), int(k), int(stride), int(padding)
+        doing(f"calling {_call_text(size, k, stride, padding)}")
+        out = conv_output_size(size, k) if stride == 0 else conv_output_size(size, k, stride=stride, padding=padding)
+        kinds.append(kind(out))
+        try:
+            values.append(float(out))
+        except (TypeError, ValueError):
+            values.append(np.nan)
+    return {"kinds": np.array(kinds, dtype=str), "values": np.array(values, dtype=np.float64)}
+
+
+register("conv_output_size_hidden", inputs=output_size_hidden_inputs, seed=1)(collect_output_size)
+
+INT_KINDS = ("int", "int64", "int32", "int16", "int8", "uint8", "uint16", "uint32", "uint64")
+
+
+def _wrong_sizes(s, k, st, p):
+    """The usual slips, as (name, value, hint)."""
+    st_ = max(st, 1)
+    return [
+        ("no +1", (s + 2 * p - k) // st_,
+         "count the positions: a 5-pixel kernel fits in 28 − 5 + 1 = 24 places, so the formula ends with + 1."),
+        ("ceil", -(-(s + 2 * p - k) // st_) + 1,
+         "round down: a position where the window would stick out past the edge is not used."),
+        ("no padding", (s - k) // st_ + 1,
+         "padding adds `padding` zeros on each side of the image: the room is size + 2·padding."),
+        ("padding once", (s + p - k) // st_ + 1,
+         "padding adds zeros on *both* sides: size + 2·padding, not size + padding."),
+        ("no stride", s + 2 * p - k + 1,
+         "with stride s the window jumps s pixels at a time: divide the room it can move in by the stride."),
+        ("+1 inside", (s + 2 * p - k + 1) // st_,
+         "divide the room the window can move in, size + 2·padding − kernel, by the stride, and *then* add 1."),
+    ]
+
+
+@judge("conv_output_size", "conv_output_size_hidden")
+def judge_output_size(inputs, found):
+    cases = inputs["cases"]
+    kinds, values = list(found["kinds"]), np.asarray(found["values"], dtype=np.float64)
+    rows = []
+    for (size, k, stride, padding, want), kd, v in zip(cases, kinds, values):
+        call = _call_text(size, k, stride, padding)
+        if kd == "NoneType":
+            fail(f"{call} returned None.", "end the function with `return` of the size.")
+        if np.isnan(v):
+            fail(f"{call} returned {KIND(kd)}, not a number.", "return the size as an int.")
+        rows.append((call, int(size), int(k), int(stride), int(padding), int(want), kd, v))
+    defaults = [r for r in rows if r[3] == 0]
+    if defaults and all(r[7] == r[5] for r in rows if r[3] != 0) and any(r[7] != r[5] for r in defaults):
+        call, *_, want, kd, v = next(r for r in defaults if r[7] != r[5])
+        fail(f"{call} returned {v:g}, expected {want}, though the calls that give stride and padding are right.",
+             "check the default values in the first line of the function: stride=1 and padding=0.")
+    for call, s, k, st, p, want, kd, v in rows:
+        if v != want:
+            got = f"{v:g}"
+            for name, alt, hint in _wrong_sizes(s, k, st if st else 1, p):
+                others = [alt_ for c_, s_, k_, st_, p_, w_, kd_, v_ in rows
+                          for n_, alt_, _ in _wrong_sizes(s_, k_, st_ if st_ else 1, p_) if n_ == name and v_ != alt_]
+                if alt == v and not others:
+                    fail(f"{call} returned {got}, expected {want}.", hint)
+            if abs(v - ((s + 2 * p - k) / (st or 1) + 1)) < 1e-9:
+                fail(f"{call} returned {got}, expected {want}: the division was not rounded down.",
+                     "sizes are whole numbers: use integer division // (it rounds down).")
+            table = "\n".join(f"  {c}: expected {w_}, got {v_:g}" for c, _, _, _, _, w_, _, v_ in rows)
+            fail(f"{call} returned {got}, expected {want}. All the cases:\n{table}",
+                 "the number of positions is ⌊(size + 2·padding − kernel) / stride⌋ + 1 (⌊ ⌋: round down); "
+                 "stride defaults to 1 and padding to 0.")
+    for call, s, k, st, p, want, kd, v in rows:
+        if kd not in INT_KINDS:
+            fail(f"{call} returned {v:g} as {KIND(kd)}; a size should be an int.",
+                 "sizes count pixels: use integer division // (or int(...)), so that the result can be used in "
+                 "range() or in a shape." if kd.startswith("float") else "return a plain Python int.")
+
+
+# --- (c) ConvFeatures ----------------------------------------------------------------------
+
+CONV_PARAMS = {"conv1.weight": (6, 1, 5, 5), "conv1.bias": (6,), "conv2.weight": (16, 6, 5, 5), "conv2.bias": (16,)}
+CONV_SHAPE_HINTS = {
+    ("conv1.weight", (6, 3, 5, 5)): "the digits are grayscale: conv1 takes 1 input channel.",
+    ("conv2.weight", (16, 1, 5, 5)): "conv2 reads conv1's output, which has 6 channels: 6 input channels.",
+    ("conv2.weight", (6, 16, 5, 5)): "conv2 takes conv1's 6 channels and gives 16: in_channels=6, out_channels=16.",
+}
+
+
+def conv_features_inputs(seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return {"x": _random_images(rng, 3), **random_weights(rng, CONV_PARAMS)}
+
+
+def conv_features_hidden_inputs(seed: int) -> dict:
+    rng = np.random.default_rng(seed + 300)
+    return {"x": _random_images(rng, 2), **random_weights(rng, CONV_PARAMS, bias_scale=0.5)}
+
+
+BATCH_HINTS = [
+    (r"invalid for input of size", "don't hard-code the batch size N: the checks use batches of other sizes "
+                                   "(use -1 or x.shape[0] where a shape needs N)."),
+    (r"expected input.* to have \d+ channels|Expected .* channels",
+     "a layer got a tensor with a different number of channels than it was made for: check in_channels, "
+     "and the order of the layers in forward."),
+    (r"Output size is too small|Kernel size can't be greater",
+     "the maps got smaller than a layer's window: each convolution comes first, then ReLU and pooling; "
+     "pooling the images before conv1 (or pooling twice) leaves too few pixels."),
+    (r"mat1 and mat2 shapes cannot be multiplied",
+     "a fully connected layer got vectors of another length than its in_features (the error shows its input as "
+     "rows x length, then the layer's in_features x out_features): print x.shape before it. Flattening must keep "
+     "the batch axis: (N, 256)."),
+]
+
+
+@register("conv_features", inputs=conv_features_inputs, hints=BATCH_HINTS,
+          title="conv1 (1→6, 5×5) and conv2 (6→16, 5×5), each + ReLU + 2×2 max-pool: (N, 1, 28, 28) → (N, 16, 4, 4)")
+def collect_conv_features(inputs, ConvFeatures):
+    data = {}
+    net = make_module(ConvFeatures, "ConvFeatures")
+    if not record_module(net, ("conv1", "conv2"), data) or not load_weights(net, weights_of(inputs), data):
+        return data
+    layer_forward(net, inputs["x"], ("conv1", "conv2"), data, "ConvFeatures()")
+    chain(net, inputs["x"], ("conv1", "relu_pool", "conv2", "relu_pool"), data)
+    return data
+
+
+register("conv_features_hidden", inputs=conv_features_hidden_inputs, seed=1)(collect_conv_features)
+
+
+def judge_conv_part(inputs, found, what: str, *, final: str = "") -> None:
+    """conv1 gets x; conv2 gets ReLU + max-pool of conv1's output; if ``final`` names what should be
+    ReLU + max-pool of conv2's output (e.g. "ConvFeatures' output"), that too."""
+    x = inputs["x"]
+    n = len(x)
+    if "conv1.in" in found:
+        got = np.asarray(found["conv1.in"])
+        if got.shape != x.shape:
+            fail(f"conv1 should get the images as they are, shape {fmt_shape(x.shape)}, but it got shape "
+                 f"{fmt_shape(got.shape)}.",
+                 "the first thing forward does with x is conv1; pooling or reshaping comes after the convolution."
+                 if got.shape[-1] < 28 else "pass x to conv1 unchanged.")
+        if not close(got, x, atol=1e-6):
+            fail(f"conv1 should get the images as they are, but it got other values: {where_differs(got, x)}.",
+                 "pass x to conv1 unchanged (the scaling to [0, 1] happened in lesson 1).")
+    checks = [("conv1", "conv2", (n, 6, 24, 24), "the input of conv2")]
+    if final:
+        checks.append(("conv2", None, (n, 16, 8, 8), final))
+    for layer, nxt, shape, after_what in checks:
+        if f"{layer}.out" not in found:
+            continue
+        out = np.asarray(found[f"{layer}.out"])
+        if out.shape != shape:
+            fail(f"{layer}'s output should have shape {fmt_shape(shape)}, but it has shape {fmt_shape(out.shape)}.",
+                 f"check {layer}'s padding and kernel size: a 5 × 5 kernel without padding trims 2 pixels on "
+                 f"every side.")
+        if nxt is None:
+            f = Found(found, "out", final)
+            if f.value is not None and f.kind == "Tensor":
+                judge_stage(out, np.asarray(f.value), layer=layer, after_what=final)
+        elif f"{nxt}.in" in found:
+            judge_stage(out, np.asarray(found[f"{nxt}.in"]), layer=layer, after_what=after_what)
+
+
+def judge_single(found, what: str) -> None:
+    single = Found(found, "single", f"{what} for a batch of one image")
+    out = Found(found, "out", what)
+    if single.kind != "Tensor" or single.shape != (1,) + tuple(out.shape[1:]) or \
+            not close(single.value, np.asarray(out.value)[:1], atol=_tolerance(np.asarray(out.value))):
+        got = f"shape {fmt_shape(single.shape)}" if single.shape is not None else KIND(single.kind)
+        fail(f"{what} for a batch of one image gave {got}, not the first row of the batch's result "
+             f"(shape {fmt_shape((1,) + tuple(out.shape[1:]))}).",
+             "don't hard-code the batch size (use -1 or x.shape[0]), and don't squeeze away the batch axis.")
+
+
+@judge("conv_features", "conv_features_hidden")
+def judge_conv_features(inputs, found):
+    what = "ConvFeatures()"
+    judge_module_kind(found, what, "ConvFeatures")
+    judge_params(found, CONV_PARAMS, what, CONV_SHAPE_HINTS)
+    for layer in ("conv1", "conv2"):
+        if found.get(f"{layer}.kind") != "Conv2d":
+            fail(f"{what}.{layer} should be an nn.Conv2d, but it is {KIND(found.get(f'{layer}.kind'))}.")
+        judge_conv_settings(found, layer)
+    n = len(inputs["x"])
+    out = Found(found, "out", "ConvFeatures()(x)")
+    out.need_kind("Tensor", hint="forward should end with `return` of the feature maps."
+                  if out.kind == "NoneType" else "forward should return a tensor.")
+    judge_conv_part(inputs, found, what, final="ConvFeatures()(x)")
+    for layer in ("conv1", "conv2"):
+        if f"{layer}.calls" not in found and "chain.value" in found and not close(out.value, found["chain.value"]):
+            fail(f"forward never called self.{layer}, and its result is not what conv1 and conv2 give.",
+                 f"use the layers you created in __init__: self.{layer}(...) (a layer created inside forward "
+                 f"would get new random weights at every call).")
+    out.need_shape((n, 16, 4, 4), hint="conv1 → ReLU → 2 × 2 max-pool → conv2 → ReLU → 2 × 2 max-pool takes "
+                                       "28 × 28 to 24, 12, 8, then 4.")
+    out.need_dtype("torch.float32")
+    if "chain.value" in found and not close(out.value, found["chain.value"], atol=_tolerance(found["chain.value"])):
+        fail(f"ConvFeatures()(x) is not conv1 → ReLU → max-pool → conv2 → ReLU → max-pool of x: "
+             f"{where_differs(out.value, found['chain.value'], atol=_tolerance(found['chain.value']))}.",
+             "use exactly those steps, each once, in that order.")
+    judge_single(found, "ConvFeatures()(x)")
