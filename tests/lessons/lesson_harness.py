@@ -12,6 +12,7 @@ first failing message contains every fragment (case-insensitive).
 from __future__ import annotations
 
 import os
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -46,7 +47,10 @@ def rejects(grade_id: str, *objects_and_fragments) -> str:
     for cid in _cell_checks(grade_id):
         message = verdict(cid, *objects)
         if message is not None:
-            low = message.lower()
+            # Match fragments outside the quoted source lines ("  in f, line N: code"): a wrong
+            # implementation written inline would otherwise "find" the fragment in its own code.
+            low = "\n".join(line for line in message.lower().splitlines()
+                            if not re.match(r"\s*in [\w<>.]+, line \d+", line))
             missing = [f for f in fragments if f.lower() not in low]
             assert not missing, f"{cid} failed, but its message lacks {missing}:\n{message}"
             return message
