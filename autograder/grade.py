@@ -96,7 +96,11 @@ def autograde(submissions: Dict[Tuple[str, str], Path], *, feedback_dir: Optiona
             with Gradebook(api.coursedir.db_url) as gb:
                 nb = gb.find_submission_notebook(lesson, lesson, student)
                 for grade in nb.grades:
-                    if grade.auto_score is not None:
+                    # written answers are graded by hand, even where nbgrader scored an
+                    # unchanged (blank) answer 0 automatically
+                    if grade.cell.cell_type == "markdown":
+                        res.manual.append(grade.cell.name)
+                    elif grade.auto_score is not None:
                         res.cells[grade.cell.name] = (float(grade.auto_score), float(grade.max_score))
                     else:
                         res.manual.append(grade.cell.name)

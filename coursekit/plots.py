@@ -460,7 +460,7 @@ def show_accuracy_bars(accuracies, names=None, *, reference=None, reference_labe
     names: K captions (default 0, 1, ..., K-1: the digits)
     reference: optional accuracy drawn as a dashed line across the chart (e.g. the overall accuracy),
         named ``reference_label`` in the legend
-    The bars are coloured from red (50% or less) through yellow to green (100%), so the worst stand out.
+    The bars are coloured from red (0%) through yellow (50%) to green (100%), as in ``show_accuracy_grid``.
     """
     a = _np(accuracies).astype(np.float64).ravel()
     ticks = [str(t) for t in (names if names is not None else range(len(a)))]
@@ -468,7 +468,7 @@ def show_accuracy_bars(accuracies, names=None, *, reference=None, reference_labe
     fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(a) + 1.5), 3.6))
     cmap = plt.get_cmap("RdYlGn")
     heights = np.nan_to_num(a, nan=0.0)
-    bars = ax.bar(range(len(a)), heights, color=[cmap(float(np.clip(2 * v - 1, 0, 1))) for v in heights],
+    bars = ax.bar(range(len(a)), heights, color=[cmap(float(np.clip(v, 0, 1))) for v in heights],
                   edgecolor="black", linewidth=0.4)
     ax.bar_label(bars, labels=["no data" if np.isnan(v) else f"{100 * v:.1f}%" for v in a], fontsize=8)
     if reference is not None:
@@ -498,8 +498,7 @@ def show_accuracy_grid(table, row_names, col_names=None, *, title: str = "Accura
         raise ValueError(f"expected a (rows, columns) table, got shape {t.shape}")
     cols = [str(c) for c in (col_names if col_names is not None else range(t.shape[1]))]
     fig, ax = plt.subplots(figsize=(0.62 * t.shape[1] + 2.8, 0.42 * t.shape[0] + 1.3))
-    cmap = plt.get_cmap("RdYlGn").copy()
-    cmap.set_bad("lightgrey")
+    cmap = plt.get_cmap("RdYlGn").with_extremes(bad="lightgrey")
     ax.imshow(np.ma.masked_invalid(t), cmap=cmap, vmin=0, vmax=1, aspect="auto")
     for r in range(t.shape[0]):
         for c in range(t.shape[1]):
@@ -537,7 +536,7 @@ def show_digit_rows(rows, *, labels=None, predictions=None, count: int = 8, titl
             ax.set_xticks([])
             ax.set_yticks([])
             for spine in ax.spines.values():
-                spine.set_visible(False)
+                spine.set_color("lightgrey")
             if c >= len(imgs[r]):
                 ax.axis("off")
                 continue
