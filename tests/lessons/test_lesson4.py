@@ -1,0 +1,451 @@
+"""Lesson 4 (04_training): realistic wrong training loops lose the exercise's points, with a
+message that names the mistake (which move of the loop); valid variants get full marks
+(public and hidden checks)."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lesson_harness import accepts, notebook_functions, rejects
+
+
+@pytest.fixture(scope="module")
+def solution():
+    """The master notebook's own functions (and its given Net)."""
+    return notebook_functions("04_training")
+
+
+@pytest.fixture(scope="module")
+def Net(solution):
+    return solution["Net"]
+
+
+def test_the_master_notebooks_functions_pass(solution):
+    accepts("train_optimizer", solution["make_criterion"], solution["make_optimizer"], solution["Net"])
+    accepts("train_step", solution["train_step"], solution["Net"])
+    accepts("train_epoch", solution["train_epoch"])
+
+
+# --- (a) make_criterion, make_optimizer ----------------------------------------------
+
+def criterion():
+    return nn.CrossEntropyLoss()
+
+
+def optimizer(net):
+    return torch.optim.SGD(net.parameters(), lr=0.001, momentum=0.9)
+
+
+class SoftmaxThenCrossEntropy(nn.Module):
+    def forward(self, logits, labels):
+        return F.cross_entropy(torch.softmax(logits, dim=1), labels)
+
+
+@pytest.mark.parametrize("wrong_criterion, wrong_optimizer, says", [
+    (SoftmaxThenCrossEntropy, optimizer, "softmax before"),
+    (lambda: nn.NLLLoss(), optimizer, "NLLLoss"),
+    (lambda: nn.CrossEntropyLoss(reduction="sum"), optimizer, "sum"),
+    (lambda: nn.CrossEntropyLoss(reduction="none"), optimizer, "reduction"),
+    (lambda: nn.MSELoss(), optimizer, "class labels"),
+    (lambda: nn.CrossEntropyLoss, optimizer, "class"),
+    (lambda: (lambda logits, labels: F.cross_entropy(logits, labels).item()), optimizer, "tensor"),
+    (criterion, lambda net: torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9), "lr=0.001"),
+    (criterion, lambda net: torch.optim.SGD(net.parameters(), lr=0.001), "momentum defaults to 0"),
+    (criterion, lambda net: torch.optim.SGD(net.parameters(), lr=0.001, momentum=0.5), "momentum=0.9"),
+    (criterion, lambda net: torch.optim.Adam(net.parameters(), lr=0.001), "Adam"),
+    (criterion, lambda net: torch.optim.SGD(net.fc3.parameters(), lr=0.001, momentum=0.9), "conv1.weight"),
+    (criterion, lambda net: torch.optim.SGD(net.parameters(), lr=0.001, momentum=0.9, nesterov=True), "Nesterov"),
+    (criterion, lambda net: torch.optim.SGD(net.parameters(), lr=0.001, momentum=0.9, weight_decay=5e-4),
+     "weight_decay"),
+    (criterion, lambda net: torch.optim.SGD, "class itself"),
+    (criterion, lambda net: None, "None"),
+    (criterion, lambda net: torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.001, momentum=0.9), "does not update"),
+], ids=["softmax", "nll", "sum", "none", "mse", "class", "item", "lr", "no_momentum", "momentum", "adam",
+        "one_layer", "nesterov", "weight_decay", "optimizer_class", "no_return", "other_params"])
+def test_optimizer_and_criterion_mistakes_are_caught(Net, wrong_criterion, wrong_optimizer, says):
+    rejects("train_optimizer", wrong_criterion, wrong_optimizer, Net, says)
+
+
+@pytest.mark.parametrize("valid_criterion, valid_optimizer", [
+    (lambda: nn.CrossEntropyLoss(reduction="mean"), lambda net: torch.optim.SGD(net.parameters(), 1e-3, 0.9)),
+    (lambda: F.cross_entropy, lambda net: torch.optim.SGD(params=list(net.parameters()), lr=1e-3, momentum=0.9)),
+    (lambda: nn.CrossEntropyLoss(), lambda net: torch.optim.SGD([{"params": net.conv1.parameters()},
+                                                                 {"params": [p for n, p in net.named_parameters()
+                                                                             if not n.startswith("conv1")]}],
+                                                                lr=0.001, momentum=0.9)),
+], ids=["positional", "functional", "param_groups"])
+def test_optimizer_and_criterion_variants_pass(Net, valid_criterion, valid_optimizer):
+    accepts("train_optimizer", valid_criterion, valid_optimizer, Net)
+
+
+# --- (b) train_step ------------------------------------------------------------------
+
+def no_zero_grad(net, optimizer, criterion, x, y):
+    loss = criterion(net(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def step_before_backward(net, optimizer, criterion, x, y):
+    optimizer.zero_grad()
+    loss = criterion(net(x), y)
+    optimizer.step()
+    loss.backward()
+    return loss.item()
+
+
+def zero_grad_between(net, optimizer, criterion, x, y):
+    loss = criterion(net(x), y)
+    loss.backward()
+    optimizer.zero_grad()
+    optimizer.step()
+    return loss.item()
+
+
+def softmax_first(net, optimizer, criterion, x, y):
+    optimizer.zero_grad()
+    loss = criterion(torch.softmax(net(x), dim=1), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def no_step(net, optimizer, criterion, x, y):
+    optimizer.zero_grad()
+    loss = criterion(net(x), y)
+    loss.backward()
+    return loss.item()
+
+
+def no_backward(net, optimizer, criterion, x, y):
+    optimizer.zero_grad()
+    loss = criterion(net(x), y)
+    optimizer.step()
+    return loss.item()
+
+
+def returns_tensor(net, optimizer, criterion, x, y):
+    optimizer.zero_grad()
+    loss = criterion(net(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def returns_nothing(net, optimizer, criterion, x, y):
+    optimizer.zero_grad()
+    loss = criterion(net(x), y)
+    loss.backward()
+    optimizer.step()
+
+
+def new_optimizer(net, optimizer, criterion, x, y):
+    opt = torch.optim.SGD(net.parameters(), lr=0.001, momentum=0.9)
+    opt.zero_grad()
+    loss = criterion(net(x), y)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def loss_after_step(net, optimizer, criterion, x, y):
+    optimizer.zero_grad()
+    loss = criterion(net(x), y)
+    loss.backward()
+    optimizer.step()
+    return criterion(net(x), y).item()
+
+
+def labels_first(net, optimizer, criterion, x, y):
+    optimizer.zero_grad()
+    loss = criterion(y, net(x))
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def under_no_grad(net, optimizer, criterion, x, y):
+    optimizer.zero_grad()
+    with torch.no_grad():
+        loss = criterion(net(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def two_steps(net, optimizer, criterion, x, y):
+    optimizer.zero_grad()
+    loss = criterion(net(x), y)
+    loss.backward()
+    optimizer.step()
+    optimizer.step()
+    return loss.item()
+
+
+def manual_sgd(net, optimizer, criterion, x, y):
+    net.zero_grad()
+    loss = criterion(net(x), y)
+    loss.backward()
+    with torch.no_grad():
+        for p in net.parameters():
+            p -= 0.001 * p.grad
+    return loss.item()
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (no_zero_grad, "accumulate"),
+    (step_before_backward, "step() comes before backward()"),
+    (zero_grad_between, "between backward() and step()"),
+    (softmax_first, "softmax before the loss"),
+    (no_step, "never called the optimizer's step()"),
+    (no_backward, "never ran the backward pass"),
+    (returns_tensor, "python float"),
+    (returns_nothing, "returned none"),
+    (new_optimizer, "new optimizer"),
+    (loss_after_step, "computed before the step"),
+    (labels_first, "criterion(outputs, labels)"),
+    (under_no_grad, "torch.no_grad()"),
+    (two_steps, "2 times"),
+    (manual_sgd, "step() of the optimizer it was given"),
+], ids=["no_zero_grad", "step_before_backward", "zero_grad_between", "softmax", "no_step", "no_backward",
+        "returns_tensor", "returns_nothing", "new_optimizer", "loss_after_step", "labels_first", "no_grad",
+        "two_steps", "manual_sgd"])
+def test_train_step_mistakes_are_caught(Net, wrong, says):
+    rejects("train_step", wrong, Net, says)
+
+
+def zero_grad_at_the_end(net, optimizer, criterion, x, y):
+    loss = criterion(net(x), y)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.item()
+
+
+def net_zero_grad_keep_zeros(net, optimizer, criterion, x, y):
+    net.zero_grad(set_to_none=False)
+    outputs = net(x)
+    loss = criterion(outputs, y)
+    loss.backward()
+    optimizer.step()
+    return float(loss)
+
+
+def manual_clearing_after_forward(net, optimizer, criterion, x, y):
+    loss = criterion(net(x), y)
+    for p in net.parameters():
+        p.grad = None
+    loss.backward()
+    optimizer.step()
+    return loss.detach().item()
+
+
+def functional_loss(net, optimizer, criterion, x, y):
+    optimizer.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(net(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+@pytest.mark.parametrize("valid", [zero_grad_at_the_end, net_zero_grad_keep_zeros, manual_clearing_after_forward,
+                                   functional_loss],
+                         ids=["zero_grad_at_the_end", "net_zero_grad", "manual_clearing", "functional_loss"])
+def test_train_step_variants_pass(Net, valid):
+    accepts("train_step", valid, Net)
+
+
+# --- (c) train_epoch -----------------------------------------------------------------
+
+def _step(net, optimizer, criterion, x, y):
+    optimizer.zero_grad()
+    loss = criterion(net(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def never_reset(net, loader, optimizer, criterion, epoch=1, log_every=200):
+    net.train()
+    logged, running = [], 0.0
+    for i, (x, y) in enumerate(loader, start=1):
+        running += _step(net, optimizer, criterion, x, y)
+        if i % log_every == 0:
+            print(f"[epoch {epoch}, batch {i:5d}] loss {running / log_every:.3f}")
+            logged.append(running / log_every)
+    return logged
+
+
+def counts_from_zero(net, loader, optimizer, criterion, epoch=1, log_every=200):
+    net.train()
+    logged, running = [], 0.0
+    for i, (x, y) in enumerate(loader):
+        running += _step(net, optimizer, criterion, x, y)
+        if i % log_every == 0:
+            print(f"[epoch {epoch}, batch {i:5d}] loss {running / log_every:.3f}")
+            logged.append(running / log_every)
+            running = 0.0
+    return logged
+
+
+def fixed_200(net, loader, optimizer, criterion, epoch=1, log_every=200):
+    net.train()
+    logged, running = [], 0.0
+    for i, (x, y) in enumerate(loader, start=1):
+        running += _step(net, optimizer, criterion, x, y)
+        if i % 200 == 0:
+            print(f"[epoch {epoch}, batch {i:5d}] loss {running / 200:.3f}")
+            logged.append(running / 200)
+            running = 0.0
+    return logged
+
+
+def not_divided(net, loader, optimizer, criterion, epoch=1, log_every=200):
+    net.train()
+    logged, running = [], 0.0
+    for i, (x, y) in enumerate(loader, start=1):
+        running += _step(net, optimizer, criterion, x, y)
+        if i % log_every == 0:
+            print(f"[epoch {epoch}, batch {i:5d}] loss {running:.3f}")
+            logged.append(running)
+            running = 0.0
+    return logged
+
+
+def every_batch(net, loader, optimizer, criterion, epoch=1, log_every=200):
+    net.train()
+    logged = []
+    for i, (x, y) in enumerate(loader, start=1):
+        logged.append(_step(net, optimizer, criterion, x, y))
+        if i % log_every == 0:
+            print(f"[epoch {epoch}, batch {i:5d}] loss {np.mean(logged[-log_every:]):.3f}")
+    return logged
+
+
+def no_train_mode(net, loader, optimizer, criterion, epoch=1, log_every=200):
+    logged, running = [], 0.0
+    for i, (x, y) in enumerate(loader, start=1):
+        running += _step(net, optimizer, criterion, x, y)
+        if i % log_every == 0:
+            print(f"[epoch {epoch}, batch {i:5d}] loss {running / log_every:.3f}")
+            logged.append(running / log_every)
+            running = 0.0
+    return logged
+
+
+def no_print(net, loader, optimizer, criterion, epoch=1, log_every=200):
+    net.train()
+    logged, running = [], 0.0
+    for i, (x, y) in enumerate(loader, start=1):
+        running += _step(net, optimizer, criterion, x, y)
+        if i % log_every == 0:
+            logged.append(running / log_every)
+            running = 0.0
+    return logged
+
+
+def no_return(net, loader, optimizer, criterion, epoch=1, log_every=200):
+    net.train()
+    running = 0.0
+    for i, (x, y) in enumerate(loader, start=1):
+        running += _step(net, optimizer, criterion, x, y)
+        if i % log_every == 0:
+            print(f"[epoch {epoch}, batch {i:5d}] loss {running / log_every:.3f}")
+            running = 0.0
+
+
+def tensors_summed(net, loader, optimizer, criterion, epoch=1, log_every=200):
+    net.train()
+    logged, running = [], 0.0
+    for i, (x, y) in enumerate(loader, start=1):
+        optimizer.zero_grad()
+        loss = criterion(net(x), y)
+        loss.backward()
+        optimizer.step()
+        running += loss
+        if i % log_every == 0:
+            print(f"[epoch {epoch}, batch {i:5d}] loss {running.item() / log_every:.3f}")
+            logged.append(running / log_every)
+            running = 0.0
+    return logged
+
+
+def last_batch_only(net, loader, optimizer, criterion, epoch=1, log_every=200):
+    net.train()
+    logged = []
+    for i, (x, y) in enumerate(loader, start=1):
+        loss = _step(net, optimizer, criterion, x, y)
+        if i % log_every == 0:
+            print(f"[epoch {epoch}, batch {i:5d}] loss {loss:.3f}")
+            logged.append(loss)
+    return logged
+
+
+def only_first_batch(net, loader, optimizer, criterion, epoch=1, log_every=200):
+    net.train()
+    x, y = next(iter(loader))
+    return [_step(net, optimizer, criterion, x, y)]
+
+
+def wrong_default(net, loader, optimizer, criterion, epoch=1, log_every=100):
+    net.train()
+    logged, running = [], 0.0
+    for i, (x, y) in enumerate(loader, start=1):
+        running += _step(net, optimizer, criterion, x, y)
+        if i % log_every == 0:
+            print(f"[epoch {epoch}, batch {i:5d}] loss {running / log_every:.3f}")
+            logged.append(running / log_every)
+            running = 0.0
+    return logged
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (never_reset, "never reset"),
+    (counts_from_zero, "mini-batch 0"),
+    (fixed_200, "log_every argument"),
+    (not_divided, "sum of those"),
+    (every_batch, "one per mini-batch"),
+    (no_train_mode, "net.train()"),
+    (no_print, "print one line"),
+    (no_return, "returned None"),
+    (tensors_summed, "list of tensors"),
+    (last_batch_only, "only the loss of the last mini-batch"),
+    (only_first_batch, "once per mini-batch"),
+    (wrong_default, "default log_every=200"),
+], ids=["never_reset", "counts_from_zero", "fixed_200", "not_divided", "every_batch", "no_train_mode", "no_print",
+        "no_return", "tensors", "last_batch_only", "one_batch", "wrong_default"])
+def test_train_epoch_mistakes_are_caught(wrong, says):
+    rejects("train_epoch", wrong, says)
+
+
+def tutorial_style(net, loader, optimizer, criterion, epoch=1, log_every=200):
+    net.train()
+    history = []
+    running_loss = 0.0
+    for i, data in enumerate(loader, 0):
+        inputs, labels = data
+        running_loss += _step(net, optimizer, criterion, inputs, labels)
+        if i % log_every == log_every - 1:
+            print('[%d, %5d] loss: %.3f' % (epoch, i + 1, running_loss / log_every))
+            history.append(running_loss / log_every)
+            running_loss = 0.0
+    return history
+
+
+def window_of_floats(net, loader, optimizer, criterion, epoch=1, log_every=200):
+    net.train(True)
+    losses, logged = [], []
+    for x, y in loader:
+        losses.append(_step(net, optimizer, criterion, x, y))
+        if len(losses) % log_every == 0:
+            mean = float(np.mean(losses[-log_every:]))
+            logged.append(mean)
+            print(f"epoch {epoch} batch {len(losses)}: running loss = {mean:.4f}")
+    return logged
+
+
+@pytest.mark.parametrize("valid", [tutorial_style, window_of_floats], ids=["tutorial_style", "window"])
+def test_train_epoch_variants_pass(valid):
+    accepts("train_epoch", valid)
