@@ -5,6 +5,9 @@
     python -m autograder release --check          exit 1 if solutions/ or lessons/ are out of date
     python -m autograder grade NOTEBOOK ...       autograde notebooks with nbgrader in a scratch
                                                   course; the lesson is the notebook's file name
+    python -m autograder grade SUBMISSIONS_DIR --out DIR [--jobs N]
+                                                  grade a class in sandboxes: grades.csv, grades.json,
+                                                  feedback HTML (docs/grading.md)
 """
 from __future__ import annotations
 
@@ -24,6 +27,9 @@ def main(argv=None) -> int:
     grade.add_argument("notebooks", nargs="+", type=Path, help="e.g. lessons/01_data/01_data.ipynb")
     grade.add_argument("--student", default="student", help="the student id to grade them under")
     grade.add_argument("--feedback", type=Path, help="also write nbgrader's HTML feedback into this folder")
+    from autograder.grading import cli as grading_cli
+
+    grading_cli.add_arguments(grade)
     args = parser.parse_args(argv)
 
     if args.command == "release":
@@ -34,6 +40,9 @@ def main(argv=None) -> int:
         except release.ReleaseError as err:
             print(f"python -m autograder release: {err}", file=sys.stderr)
             return 1
+
+    if grading_cli.wants_class_grading(args):
+        return grading_cli.run(args)
 
     from autograder.grade import autograde
 

@@ -33,8 +33,7 @@ def _graded(nb):
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=[lesson.id for lesson in LESSONS])
 def test_course_yml_points_agree_with_the_notebook(lesson):
-    if not master(lesson.id).is_file():
-        pytest.skip(f"solutions/{lesson.id}/{lesson.id}.ipynb is not written yet")
+    assert master(lesson.id).is_file(), f"course.yml lists {lesson.id}, but solutions/{lesson.id}/{lesson.id}.ipynb is missing"
     nb = nbformat.read(master(lesson.id), as_version=4)
     points = sum(float(meta.get("points", 0)) for _, meta in _graded(nb))
     assert points == lesson.points, f"course.yml gives {lesson.id} {lesson.points:g} points, its graded cells {points:g}"
