@@ -1,0 +1,353 @@
+"""``python -m autograder grade SUBMISSIONS_DIR --out DIR``: grade a class.
+
+    python -m autograder grade SUBMISSIONS_DIR --out DIR [--lesson ID ...] [--jobs N] [--seed N]
+                               [--force] [--time-factor F] [--data-dir DIR] [--solutions DIR]
+                               [--scratch DIR] [--no-progress] [--unsandboxed]
+
+Finds the submissions (``autograder.grading.discover``), makes one work item per student and
+lesson, grades the items over ``--jobs`` worker processes with a progress bar (each item:
+``autograder.grading.worker.grade_item``), then rebuilds ``grades.csv`` and ``grades.json``
+from the per-item results and prints a students × lessons table.
+
+Exit status: 0 when grading worked (whatever the students scored), 1 when an item could not
+be graded (a grader error: see its reason) or a student folder was skipped, 2 for a usage
+error (one line on stderr), 130 when interrupted (what was finished is kept).
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import json
+import multiprocessing
+import os
+import secrets
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import List, Optional
+
+from . import report
+from .discover import DiscoveryError, discover
+from .plan import PlanError, lesson_ids, load_plan
+from .worker import RESULT_FORMAT, grade_item, init_worker, item_seed
+
+PROG = "python -m autograder grade"
+SEED_FILE = ".grading_seed"
+
+
+class UsageError(Exception):
+    pass
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The class-grading options, added to the ``grade`` subcommand of ``python -m autograder``."""
+    g = parser.add_argument_group("grading a class (SUBMISSIONS_DIR --out DIR)")
+    g.add_argument("--out", type=Path, help="output folder: grades.csv, grades.json, feedback/, results/")
+    g.add_argument("--lesson", action="append", dest="lesson_ids", metavar="ID",
+                   help="grade this lesson (repeatable; default: every lesson some student submitted)")
+    g.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (default 1; one per core at most)")
+    g.add_argument("--seed", type=int, help="the secret the check inputs are drawn from "
+                   "(default: <out>/.grading_seed, created on the first run)")
+    g.add_argument("--force", action="store_true", help="grade again items that already have a result")
+    g.add_argument("--time-factor", type=float, default=1.0,
+                   help="scale every time limit (default 1: a cell 4×, a notebook 10× course.yml's budget_s + 30 s)")
+    g.add_argument("--data-dir", type=Path, help="MNIST root (default: as `python -m mnist_cnn fetch` finds it)")
+    g.add_argument("--solutions", type=Path, help="master notebooks (default: the course's solutions/)")
+    g.add_argument("--scratch", type=Path, help="where sandboxes get their scratch folders (default: $TMPDIR)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--unsandboxed", action="store_true",
+                   help="grade even if bwrap does not work (student code is then NOT isolated)")
+
+
+def wants_class_grading(args) -> bool:
+    paths = getattr(args, "notebooks", None) or []
+    return args.out is not None or (len(paths) == 1 and Path(paths[0]).is_dir())
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args) -> int:
+    """Entry point from ``autograder.__main__``; returns the exit status."""
+    try:
+        return _run(args)
+    except UsageError as err:
+        return _fail(str(err))
+    except OSError as err:   # the output folder is not writable, the disk is full, ...
+        print(f"{PROG}: grader error: {err}", file=sys.stderr)
+        return 1
+
+
+# ------------------------------------------------------------------------------------------
+def _secret(out: Path, seed: Optional[int]) -> int:
+    if seed is not None:
+        return int(seed)
+    path = out / SEED_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        try:
+            return int(path.read_text().strip())
+        except (OSError, ValueError):
+            raise UsageError(f"{path} is unreadable; restore it (or pass --seed) to grade with the same inputs") from None
+    value = secrets.randbits(62)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{value}\n")
+    return value
+
+
+def _fingerprint(lesson_plan, extra: str) -> str:
+    """The grader version of one lesson: what can change its grades.
+
+    The grading code (autograder/grading, the runner, driver and sandbox), coursekit's check
+    framework and the lesson's own check and hidden-judge modules, the master notebook, and
+    course.yml's settings (its other lessons excluded). Anything else changed: use --force.
+    """
+    import yaml
+    from autograder.release import REPO
+    from coursekit import checks
+
+    h = hashlib.sha256(f"format {RESULT_FORMAT}\n{lesson_plan.digest}\n{extra}\n".encode())
+    modules = sorted({checks.get(cid).module for c in lesson_plan.cells for cid in c.check_ids})
+    files = [*sorted((REPO / "autograder" / "grading").glob("*.py")),
+             *(REPO / "autograder" / name for name in ("runner.py", "_driver.py", "sandbox.py")),
+             REPO / "coursekit" / "checks" / "__init__.py",
+             *(REPO / "coursekit" / "checks" / f"{m}.py" for m in modules),
+             *(REPO / "autograder" / "hidden" / f"{m}.py" for m in modules)]
+    for f in files:
+        if f.is_file():
+            h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
+    try:
+        course = yaml.safe_load((REPO / "course.yml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        course = {}
+    if isinstance(course, dict):
+        mine = [x for x in course.get("lessons") or [] if isinstance(x, dict) and x.get("id") == lesson_plan.lesson]
+        settings = {k: v for k, v in course.items() if k not in ("lessons", "data")}
+        h.update(json.dumps([settings, mine], sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def _sha256(path: Path) -> str:
+    from autograder.runner import MAX_NOTEBOOK_BYTES
+
+    if path.is_symlink():
+        return "symlink"
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_NOTEBOOK_BYTES + 1)
+    except FileNotFoundError:
+        return "missing"
+    except OSError as err:
+        return f"unreadable: {err.strerror}"
+    return hashlib.sha256(data).hexdigest()
+
+
+def _lock(out: Path):
+    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UsageError(f"another grading run is using {out}") from None
+    return fd
+
+
+def _run(args) -> int:
+    paths = list(getattr(args, "notebooks", None) or [])
+    if args.out is None:
+        raise UsageError("--out DIR is required to grade a folder of submissions")
+    if len(paths) != 1:
+        raise UsageError(f"give one SUBMISSIONS_DIR, not {len(paths)} paths")
+    if not Path(paths[0]).is_dir():
+        raise UsageError(f"{paths[0]} is not a folder (SUBMISSIONS_DIR: <student>/<lesson>.ipynb, ...)")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if not args.time_factor > 0:
+        raise UsageError("--time-factor must be positive")
+    root = Path(paths[0]).resolve()
+    out = Path(args.out).resolve()
+    solutions = Path(args.solutions).resolve() if args.solutions else None
+    if args.scratch is not None and not Path(args.scratch).is_dir():
+        raise UsageError(f"--scratch {args.scratch} is not a folder")
+    if solutions is not None and not solutions.is_dir():
+        raise UsageError(f"--solutions {solutions} is not a folder")
+    try:
+        known = lesson_ids(solutions)
+        subs, warnings = discover(root, known, only=args.lesson_ids, exclude=[out])
+        plans = {lesson: load_plan(lesson, solutions) for lesson in sorted({s.lesson for s in subs})}
+    except (DiscoveryError, PlanError) as err:
+        raise UsageError(str(err)) from None
+    for lesson, p in plans.items():
+        total = p.autograded_max + p.manual_max
+        if p.declared_points is not None and abs(total - p.declared_points) > 1e-9:
+            warnings.append(f"{lesson}: the master's graded cells total {total:g} points, course.yml says "
+                            f"{p.declared_points:g} (grades follow the master)")
+    if not subs:
+        raise UsageError(f"no submissions found in {root} (expected <student>/<lesson>.ipynb, "
+                         f"submitted/<student>/<lesson>/<lesson>.ipynb or an nbgrader inbound/ folder)")
+    data_dir = _data_dir(args.data_dir)
+    allow_unsandboxed = bool(args.unsandboxed)
+    if not allow_unsandboxed:
+        from autograder import sandbox
+
+        why: List[str] = []
+        if not sandbox.bwrap_available(why=why):
+            raise UsageError(f"bwrap does not work here ({'; '.join(why)[:200]}); install bubblewrap, "
+                             f"or pass --unsandboxed to grade without isolation")
+    out.mkdir(parents=True, exist_ok=True)
+    lock = _lock(out)
+    try:
+        return _grade_all(args, root, out, solutions, subs, warnings, plans, data_dir, allow_unsandboxed)
+    finally:
+        os.close(lock)
+
+
+def _data_dir(given: Optional[Path]) -> str:
+    from mnist_cnn.data import resolve_root
+
+    root = Path(given).expanduser().resolve() if given else resolve_root()
+    if not (root / "MNIST" / "raw").is_dir():
+        raise UsageError(f"MNIST is not in {root}/MNIST/raw: run `python -m mnist_cnn fetch` or pass --data-dir")
+    return str(root)
+
+
+def make_items(args, root: Path, out: Path, solutions: Optional[Path], subs, plans, data_dir: str,
+               allow_unsandboxed: bool) -> List[dict]:
+    secret = _secret(out, args.seed)
+    seed_id = hashlib.sha256(f"grading seed {secret}".encode()).hexdigest()[:12]
+    versions = {lesson: _fingerprint(plan, f"time_factor={args.time_factor} unsandboxed={allow_unsandboxed}")
+                for lesson, plan in plans.items()}
+    items = []
+    for s in subs:
+        items.append({
+            "student": s.student, "lesson": s.lesson, "path": str(s.path), "display_path": s.display(root),
+            "layout": s.layout, "submitted_at": s.submitted_at, "notes": [s.note] if s.note else [],
+            "sha256": _sha256(s.path), "seed": item_seed(secret, s.student, s.lesson), "seed_id": seed_id,
+            "grader_version": versions[s.lesson], "out": str(out),
+            "solutions": str(solutions or plans[s.lesson].master.parent.parent),
+            "data_dir": data_dir, "time_factor": args.time_factor, "scratch": str(args.scratch) if args.scratch else None,
+            "allow_unsandboxed": allow_unsandboxed})
+    return items
+
+
+def _is_done(item: dict, out: Path) -> bool:
+    r = report.load_result(report.result_path(out, item["student"], item["lesson"]))
+    return (r is not None and r.get("status") != "grader_error"
+            and all(r.get(k) == item[k] for k in ("sha256", "seed_id", "grader_version"))
+            and report.feedback_path(out, item["student"], item["lesson"]).is_file())
+
+
+def _grade_all(args, root, out, solutions, subs, warnings, plans, data_dir, allow_unsandboxed) -> int:
+    items = make_items(args, root, out, solutions, subs, plans, data_dir, allow_unsandboxed)
+    todo = [it for it in items if args.force or not _is_done(it, out)]
+    cached = len(items) - len(todo)
+    students = len({it["student"] for it in items})
+    print(f"grading {len(items)} notebooks ({students} students × {len(plans)} lessons) from {root} "
+          f"with {args.jobs} worker{'s' if args.jobs > 1 else ''}"
+          + (f"; {cached} already graded (use --force to grade them again)" if cached else ""), flush=True)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    t0 = time.monotonic()
+    interrupted = False
+    try:
+        _run_pool(todo, args.jobs, out, progress=not args.no_progress and sys.stderr.isatty())
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ninterrupted: the notebooks graded so far are kept; run the same command to finish", file=sys.stderr)
+    results = []
+    for it in items:
+        r = report.load_result(report.result_path(out, it["student"], it["lesson"]))
+        if r is None:
+            if interrupted:
+                continue
+            r = _error_result(it, "grader error: no result was written for this notebook")
+        results.append(r)
+    lessons_order = [lesson for lesson in lesson_ids(solutions) if lesson in plans]
+    report.write_class_files(out, results, lessons_order, warnings=warnings)
+    print(report.summary_table(results, lessons_order))
+    errors = [r for r in results if r.get("status") == "grader_error"]
+    for r in errors:
+        print(f"{r['student']} {r['lesson']}: {r.get('reason', '')}", file=sys.stderr)
+    print(f"{len(todo)} graded, {cached} unchanged, {len(errors)} grader error(s) in "
+          f"{time.monotonic() - t0:.1f} s; wrote {out / 'grades.csv'}, {out / 'grades.json'}, {out / 'feedback'}/")
+    if interrupted:
+        return 130
+    skipped = [w for w in warnings if w.startswith("skipped")]
+    return 1 if errors or skipped else 0
+
+
+def _error_result(item: dict, reason: str) -> dict:
+    return {"format": RESULT_FORMAT, "student": item["student"], "lesson": item["lesson"],
+            "submission": item.get("display_path"), "sha256": item.get("sha256"), "seed_id": item["seed_id"],
+            "grader_version": item["grader_version"], "status": "grader_error", "reason": reason,
+            "points": None, "max_points": None, "cells": [], "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def _run_pool(items: List[dict], jobs: int, out: Path, *, progress: bool, fn=grade_item) -> None:
+    """Grade ``items`` over ``jobs`` processes; a worker that dies costs only what it was grading.
+
+    fn: what a worker runs per item (``grade_item``; a picklable stand-in in tests).
+    """
+    if not items:
+        return
+    from tqdm import tqdm
+
+    ctx = multiprocessing.get_context("spawn")   # workers start clean: no torch threads inherited
+    bar = tqdm(total=len(items), desc="grading", unit="nb", file=sys.stderr, disable=not progress,
+               dynamic_ncols=True)
+    retry: List[dict] = []
+    try:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=ctx, initializer=init_worker) as pool:
+            futures = {pool.submit(fn, it): it for it in items}
+            try:
+                for fut in as_completed(futures):
+                    _settle(fut, futures[fut], out, bar, retry)
+            except KeyboardInterrupt:
+                # Stop now: cancel what has not started, end the workers (their sandboxes die
+                # with them; a result file is complete or absent, never half-written).
+                for f in futures:
+                    f.cancel()
+                for proc in list(getattr(pool, "_processes", None) or {}.values()):
+                    try:
+                        proc.terminate()
+                    except Exception:  # noqa: BLE001
+                        pass
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        # A worker died (the grader's own process, not a sandbox): the pool is gone, and with
+        # it every item in flight. Grade those again, one per fresh process, so that only the
+        # item that kills its worker is lost.
+        for it in retry:
+            with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=init_worker) as pool:
+                fut = pool.submit(fn, it)
+                try:
+                    fut.result()
+                except BrokenProcessPool:
+                    report.write_json_atomic(report.result_path(out, it["student"], it["lesson"]), _error_result(
+                        it, "grader error: the grader's worker process died while grading this notebook"))
+                except Exception as err:  # noqa: BLE001
+                    report.write_json_atomic(report.result_path(out, it["student"], it["lesson"]),
+                                             _error_result(it, f"grader error: {type(err).__name__}: {err}"))
+            bar.update(1)
+    finally:
+        bar.close()
+
+
+def _settle(fut, item: dict, out: Path, bar, retry: List[dict]) -> None:
+    try:
+        summary = fut.result()
+    except BrokenProcessPool:
+        retry.append(item)
+        return
+    except Exception as err:  # noqa: BLE001 (pickling, ...): this item only
+        report.write_json_atomic(report.result_path(out, item["student"], item["lesson"]),
+                                 _error_result(item, f"grader error: {type(err).__name__}: {err}"))
+        summary = {"student": item["student"], "lesson": item["lesson"], "status": "grader_error"}
+    bar.set_postfix_str(f"{summary['student']} {summary['lesson']}: {summary.get('status')}", refresh=False)
+    bar.update(1)

@@ -1,0 +1,251 @@
+"""Grade one (student, lesson) item: prepare, run in the sandbox, judge here, write the results.
+
+``grade_item(item)`` is what each worker process of ``python -m autograder grade`` runs. It
+never raises: any exception of the grader itself becomes a result with status
+``grader_error`` for this item only. The result JSON is written last and atomically, so a
+result file on disk is always complete, and its presence means the item is done.
+
+Limits (``lesson_limits``): course.yml's ``budget_s`` is what nbgrader may take for the whole
+notebook on 2 idle cores. The sandbox runs torch on one thread, workers share the cores, and a
+faulty notebook may need fresh kernels, so the grader allows generously:
+
+* one cell: ``max(30, 4 × budget_s)`` seconds, then it is interrupted (then killed);
+* the whole notebook: ``10 × budget_s + 30`` seconds (01_data: 180 s);
+* CPU seconds per process: the notebook's wall time + 30; memory: 4 GiB per process;
+* all three times are scaled by ``--time-factor``.
+
+A cell that killed the kernel (``os._exit``, a segfault, the memory limit, a cell killed after
+a timeout) loses the state of every later cell. The grader then runs the notebook again with
+that cell replaced by a comment (at most ``MAX_RERUNS`` more runs, within twice the
+notebook's time), and judges the cells after it from that run: the rest of the submission is
+still graded where it can be.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import replace
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from .judge import CellVerdict, GraderError, RunInfo, judge_cells
+from .plan import LessonPlan, load_plan, neutralized, prepare
+
+MAX_RERUNS = 2
+# Figures are drawn into the executed notebook (so the feedback shows the student's plots);
+# the runner's default, Agg, draws nothing. Costs about 0.3 s per figure.
+INLINE_PLOTS = "module://matplotlib_inline.backend_inline"
+RESULT_FORMAT = 1
+
+
+def lesson_limits(budget_s: float, time_factor: float = 1.0):
+    from autograder.sandbox import GiB, Limits
+
+    wall = (10.0 * budget_s + 30.0) * time_factor
+    cell = min(wall, max(30.0, 4.0 * budget_s) * time_factor)
+    return Limits(wall_seconds=wall, cell_seconds=cell, cpu_seconds=int(wall) + 30, memory_bytes=4 * GiB,
+                  threads=1, interrupt_grace_seconds=5.0)
+
+
+def item_seed(secret: int, student: str, lesson: str) -> int:
+    """The inputs' seed of one student and lesson: derived from the course secret, 31 bits."""
+    h = hashlib.sha256(f"{secret}:{student}:{lesson}".encode()).digest()
+    return int.from_bytes(h[:4], "big") & 0x7FFFFFFF
+
+
+def init_worker() -> None:
+    """Each worker: one torch thread (the judges run torch; workers share the cores)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    import signal
+    import warnings
+
+    def stop(signum, frame):   # terminated by the parent (Ctrl-C): unwind, so the sandbox is killed
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    warnings.filterwarnings("ignore")
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except Exception:
+        pass
+
+
+def _cell_names(nb: dict) -> Dict[int, str]:
+    from .plan import nbgrader_meta
+
+    names = {}
+    for i, cell in enumerate(nb["cells"]):
+        gid = nbgrader_meta(cell).get("grade_id")
+        names[i] = f"cell {i}" + (f" ({gid})" if isinstance(gid, str) else "")
+    return names
+
+
+def _base_result(item: dict, plan: LessonPlan) -> dict:
+    return {
+        "format": RESULT_FORMAT,
+        "student": item["student"], "lesson": item["lesson"],
+        "submission": item.get("display_path", str(item["path"])), "layout": item.get("layout"),
+        "submitted_at": item.get("submitted_at"),
+        "sha256": item.get("sha256"), "seed_id": item["seed_id"], "grader_version": item["grader_version"],
+        "status": "graded", "reason": "", "notes": list(item.get("notes", [])),
+        "points": 0.0, "max_points": plan.autograded_max, "manual_max_points": plan.manual_max,
+        "cells": [], "runs": [], "feedback": None, "seconds": 0.0,
+        "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _unsubmitted(plan: LessonPlan, status: str, reason: str) -> List[CellVerdict]:
+    return [CellVerdict(c.grade_id, c.kind, c.points, 0.0, status, reason=reason) for c in plan.cells]
+
+
+def grade_item(item: dict) -> dict:
+    """Grade one item (see ``cli.make_items``); write its feedback and result; return a summary."""
+    from . import report
+
+    t0 = time.monotonic()
+    out = Path(item["out"])
+    if item.get("data_dir"):
+        os.environ["MNIST_DATA_DIR"] = str(item["data_dir"])   # hidden judges read the same data
+    result_path = report.result_path(out, item["student"], item["lesson"])
+    try:
+        plan = load_plan(item["lesson"], Path(item["solutions"]), validate_checks=False)
+        result = _grade(item, plan)
+        result["seconds"] = round(time.monotonic() - t0, 2)
+        result["feedback"] = str(report.feedback_path(out, item["student"], item["lesson"]).relative_to(out))
+        report.write_feedback(out, result, plan, result.pop("_feedback_inputs", None))
+    except BaseException as err:  # noqa: BLE001  (one broken item must not stop the others)
+        if isinstance(err, (KeyboardInterrupt, SystemExit)):
+            raise
+        detail = f"{type(err).__name__}: {err}"
+        result = {
+            "format": RESULT_FORMAT, "student": item["student"], "lesson": item["lesson"],
+            "submission": item.get("display_path", str(item["path"])), "sha256": item.get("sha256"),
+            "seed_id": item["seed_id"], "grader_version": item["grader_version"],
+            "status": "grader_error", "reason": f"grader error: {detail}"[:2000],
+            "traceback": traceback.format_exc()[-6000:], "points": None, "max_points": None,
+            "cells": [], "seconds": round(time.monotonic() - t0, 2),
+            "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        try:
+            plan = load_plan(item["lesson"], Path(item["solutions"]), validate_checks=False)
+            result["max_points"] = plan.autograded_max
+            result["cells"] = [CellVerdict(c.grade_id, c.kind, c.points, None, "grader_error",
+                                           reason=result["reason"][:500]).as_dict() for c in plan.cells]
+        except Exception:
+            pass
+    report.write_json_atomic(result_path, result)
+    return report.summary_of(result)
+
+
+def _grade(item: dict, plan: LessonPlan) -> dict:
+    from autograder import runner, sandbox
+
+    result = _base_result(item, plan)
+    path = Path(item["path"])
+    raw, problem = (None, ("missing", "is a symbolic link; refused")) if path.is_symlink() else runner._read_submission(path)
+    if raw is None:
+        status, why = problem
+        reason = (f"no notebook submitted (expected {item.get('display_path', path.name)})" if status == "missing"
+                  and not path.exists() else f"{item.get('display_path', path.name)}: {why}")
+        result.update(status=status, reason=reason)
+        result["cells"] = [v.as_dict() for v in _unsubmitted(plan, status, reason)]
+        result["_feedback_inputs"] = None
+        return result
+    nb, problem = runner._parse_notebook(raw)
+    if nb is None:
+        reason = f"invalid notebook: {problem}"
+        result.update(status="invalid_notebook", reason=reason)
+        result["cells"] = [v.as_dict() for v in _unsubmitted(plan, "invalid", reason)]
+        result["_feedback_inputs"] = None
+        return result
+
+    prepared = prepare(plan, nb)
+    result["notes"] += prepared.notes
+    limits = lesson_limits(plan.budget_s, float(item.get("time_factor", 1.0)))
+    seed = int(item["seed"])
+    ro = sandbox.runtime_paths(packages=("coursekit",), files=runner._course_files())
+    use_bwrap = None if item.get("allow_unsandboxed") else True
+    scratch_root = Path(tempfile.mkdtemp(prefix=f"grade-{item['student'][:20]}-{item['lesson']}-",
+                                         dir=item.get("scratch")))
+    runs: List[RunInfo] = []
+    names = _cell_names(prepared.notebook)
+    executed = None
+    try:
+        nb_to_run = prepared.notebook
+        skipped: Dict[int, str] = {}
+        budget_end = time.monotonic() + 2 * limits.wall_seconds
+        while True:
+            number = len(runs) + 1
+            remaining = budget_end - time.monotonic()
+            run_limits = limits if number == 1 else replace(limits, wall_seconds=min(limits.wall_seconds, remaining))
+            nb_file = scratch_root / f"in{number}" / f"{plan.lesson}.ipynb"
+            nb_file.parent.mkdir()
+            nb_file.write_text(json.dumps(nb_to_run))
+            rep = runner.run_notebook(nb_file, scratch_dir=scratch_root / f"run{number}", limits=run_limits,
+                                      env_extra={"COURSE_SEED": str(seed), "MPLBACKEND": INLINE_PLOTS},
+                                      data_dir=item.get("data_dir"), readonly_paths=ro, use_bwrap=use_bwrap)
+            runs.append(RunInfo(number, rep, prepared.positions, names, dict(skipped)))
+            if number == 1 and rep.executed_notebook is not None:
+                executed = _load_json(rep.executed_notebook)
+            result["runs"].append({"run": number, "status": rep.status, "reason": rep.reason[:1000],
+                                   "seconds": rep.seconds, "isolated": rep.isolated,
+                                   "attempts": rep.attempts, "warnings": rep.warnings[:5],
+                                   "rejected": dict(list(rep.rejected.items())[:20]),
+                                   "skipped_cells": {names[i]: w for i, w in skipped.items()}})
+            if rep.status in ("missing", "invalid_notebook"):
+                raise GraderError(f"the graded notebook could not be run: {rep.reason}")
+            if not rep.isolated and not item.get("allow_unsandboxed"):
+                raise GraderError("the sandbox is not isolated (bwrap unusable)")
+            new = {i: c for i, c in runs[-1].cells().items() if i in runs[-1].state_lost_at() and i not in skipped}
+            if not new or len(runs) > MAX_RERUNS or not _worth_rerun(plan, runs[-1], min(new), seed):
+                break
+            if budget_end - time.monotonic() < 0.3 * limits.wall_seconds:
+                result["notes"].append("a cell killed the kernel; no time was left to grade the later cells again")
+                break
+            for i, c in new.items():
+                skipped[i] = f"{c.status.replace('_', ' ')}: {(c.reason or c.ename or '')[:150]}"
+            nb_to_run = neutralized(prepared.notebook, sorted(skipped), skipped)
+        verdicts = judge_cells(plan, runs, seed)
+    finally:
+        shutil.rmtree(scratch_root, ignore_errors=True)
+    for v in verdicts:
+        if v.kind == "manual":
+            v.answer = prepared.answers.get(v.grade_id)
+            if v.answer is None:
+                v.reason = "graded by hand; the answer cell is missing from the notebook"
+            elif not v.answer:
+                v.reason = "graded by hand; not answered"
+    first = runs[0].report
+    result["status"] = "graded"
+    result["reason"] = first.reason[:1000] if first.status == "ok" else f"{first.status}: {first.reason[:1000]}"
+    result["isolated"] = all(r.report.isolated for r in runs)
+    result["cells"] = [v.as_dict() for v in verdicts]
+    result["points"] = float(sum(v.points or 0 for v in verdicts if v.kind == "test"))
+    result["_feedback_inputs"] = {"prepared": prepared, "executed": executed, "verdicts": verdicts}
+    return result
+
+
+def _worth_rerun(plan: LessonPlan, run: RunInfo, first_loss: int, seed: int) -> bool:
+    """Whether a graded cell after ``first_loss`` failed (else a second run changes nothing)."""
+    from .judge import judge_cells as _judge
+
+    later = [c for c in plan.cells if c.kind == "test" and run.positions.get(c.grade_id, -1) > first_loss]
+    if not later:
+        return False
+    verdicts = {v.grade_id: v for v in _judge(plan, [run], seed)}
+    return any(verdicts[c.grade_id].status != "passed" for c in later)
+
+
+def _load_json(path: Path) -> Optional[dict]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) and isinstance(data.get("cells"), list) else None
+    except (OSError, ValueError, RecursionError):
+        return None
