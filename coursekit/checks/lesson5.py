@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from coursekit.checks import KIND_NAMES, Found, describe, doing, fail, fmt_shape, judge, kind, register, where_differs
-from coursekit.checks.lesson4 import call
 
 NUM_CLASSES = 10
 DEFAULT_BAR = 0.97             # course.yml's evaluation.accuracy_threshold, if course.yml cannot be read
@@ -142,7 +141,7 @@ def collect_predict(inputs, predict, Net):
     x = torch.from_numpy(inputs["x"].copy())
     doing(f"calling predict(net, x) with x {fmt_shape(x.shape)} float32")
     with torch.random.fork_rng(devices=[]):
-        out = call(predict, net, x)
+        out = predict(net, x)
     describe(out, "out", data)
     _notes(notes, data)
     return data
@@ -247,7 +246,7 @@ def collect_evaluate(inputs, evaluate, Net):
     doing(f"calling evaluate(net, loader, criterion) on {len(y)} samples in batches of {sizes}, "
           f"criterion = nn.CrossEntropyLoss()")
     with torch.random.fork_rng(devices=[]):
-        result = call(evaluate, net, loader, nn.CrossEntropyLoss())
+        result = evaluate(net, loader, nn.CrossEntropyLoss())
     data["result.kind"] = kind(result)
     if isinstance(result, (tuple, list)):
         data["result.len"] = len(result)
@@ -402,13 +401,13 @@ def collect_confusion(inputs, confusion_matrix):
     data = {}
     t, p = inputs["y_true"].copy(), inputs["y_pred"].copy()
     doing(f"calling confusion_matrix(y_true, y_pred) with y_true and y_pred {fmt_shape(t.shape)} int64 arrays")
-    describe(call(confusion_matrix, t, p), "full", data)
+    describe(confusion_matrix(t, p), "full", data)
     data["unchanged"] = bool(np.array_equal(t, inputs["y_true"]) and np.array_equal(p, inputs["y_pred"]))
     t, p = inputs["small_true"].copy(), inputs["small_pred"].copy()
     k = int(max(t.max(), p.max())) + 1
     doing(f"calling confusion_matrix(y_true, y_pred, num_classes={k}) with y_true and y_pred "
           f"{fmt_shape(t.shape)} int64 arrays of labels 0..{k - 1}")
-    describe(call(confusion_matrix, t, p, num_classes=k), "small", data)
+    describe(confusion_matrix(t, p, num_classes=k), "small", data)
     data["small.classes"] = k
     return data
 
@@ -494,7 +493,7 @@ def collect_accuracy(inputs, net, evaluate):
     loader = DataLoader(TensorDataset(x, y), batch_size=int(inputs["batch_size"]), shuffle=False)
     doing("calling evaluate(net, test_loader, criterion) on a copy of your trained net, with the 10,000 test digits")
     with torch.random.fork_rng(devices=[]):
-        result = call(evaluate, copy.deepcopy(net), loader, nn.CrossEntropyLoss())
+        result = evaluate(copy.deepcopy(net), loader, nn.CrossEntropyLoss())
     data["result.kind"] = kind(result)
     if isinstance(result, (tuple, list)):
         data["result.len"] = len(result)

@@ -253,3 +253,20 @@ def test_authoring_and_release_of_every_cell_kind(tmp_path):
     assert nb.cells[1].metadata["nbgrader"]["locked"] and nb.cells[3].metadata["nbgrader"]["points"] == 2
     with pytest.raises(ValueError):
         Lesson("99_demo").exercise("x", "def f(): pass")
+
+
+def test_a_bare_stub_is_not_implemented_but_torchs_own_notimplementederror_is_an_error():
+    from coursekit.checks import collect, judge_data
+
+    def stub(images):
+        raise NotImplementedError()
+
+    def torch_dtype_error(images):
+        raise NotImplementedError("\"addmm_impl_cpu_\" not implemented for 'Long'")
+
+    assert collect("data_normalize", stub)["__status__"] == "not_implemented"
+    assert judge_data("data_normalize", collect("data_normalize", stub)).startswith("not implemented yet")
+    found = collect("data_normalize", torch_dtype_error)
+    assert found["__status__"] == "error"
+    message = judge_data("data_normalize", found)
+    assert "not implemented for 'Long'" in message and not message.startswith("not implemented yet")
