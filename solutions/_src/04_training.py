@@ -4,6 +4,7 @@ Edit this file, then run `python -m autograder release 04_training`: it rebuilds
 notebook and regenerates lessons/04_training/04_training.ipynb with nbgrader.
 """
 from autograder.authoring import Lesson
+from autograder.given_code import NET, PIPELINE
 
 
 def build() -> Lesson:
@@ -63,44 +64,9 @@ def build() -> Lesson:
     Your data pipeline from lesson 1 and the network from lessons 2 and 3, ready to use:
     """)
 
-    L.given("train_given_pipeline", r"""
-    def add_channel(images):
-        return images[:, np.newaxis, :, :]
+    L.given("train_given_pipeline", PIPELINE)
 
-
-    def normalize(images):
-        return images.astype(np.float32) / 255
-
-
-    def to_tensors(images, labels):
-        x = torch.from_numpy(normalize(add_channel(images)))
-        y = torch.from_numpy(labels).long()
-        return x, y
-
-
-    def make_loader(x, y, batch_size=4, shuffle=True):
-        dataset = TensorDataset(x, y)
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle)
-    """)
-
-    L.given("train_given_net", r"""
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 6, kernel_size=5)
-            self.conv2 = nn.Conv2d(6, 16, kernel_size=5)
-            self.fc1 = nn.Linear(16 * 4 * 4, 120)
-            self.fc2 = nn.Linear(120, 84)
-            self.fc3 = nn.Linear(84, 10)
-
-        def forward(self, x):
-            x = F.max_pool2d(F.relu(self.conv1(x)), 2)  # (N, 1, 28, 28) -> (N, 6, 12, 12)
-            x = F.max_pool2d(F.relu(self.conv2(x)), 2)  # -> (N, 16, 4, 4)
-            x = torch.flatten(x, 1)                     # -> (N, 256)
-            x = F.relu(self.fc1(x))                     # -> (N, 120)
-            x = F.relu(self.fc2(x))                     # -> (N, 84)
-            return self.fc3(x)                          # -> (N, 10) logits
-    """)
+    L.given("train_given_net", NET)
 
     L.code(r"""
     images, labels = load_digits("train")

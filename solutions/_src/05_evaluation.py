@@ -4,6 +4,7 @@ Edit this file, then run `python -m autograder release 05_evaluation`: it rebuil
 notebook and regenerates lessons/05_evaluation/05_evaluation.ipynb with nbgrader.
 """
 from autograder.authoring import Lesson
+from autograder.given_code import NET, PIPELINE
 
 # Mini-batches the notebook trains for: 1 2/3 epochs of the course recipe (batches of 4, SGD lr
 # 0.001, momentum 0.9). Measured on the real MNIST with seeds 0-9: 97.7% to 98.5% test accuracy
@@ -68,44 +69,9 @@ def build() -> Lesson:
     The pieces from lessons 1 to 4: the data pipeline, the network, and the training loop.
     """)
 
-    L.given("eval_given_pipeline", r"""
-    def add_channel(images):
-        return images[:, np.newaxis, :, :]
+    L.given("eval_given_pipeline", PIPELINE)
 
-
-    def normalize(images):
-        return images.astype(np.float32) / 255
-
-
-    def to_tensors(images, labels):
-        x = torch.from_numpy(normalize(add_channel(images)))
-        y = torch.from_numpy(labels).long()
-        return x, y
-
-
-    def make_loader(x, y, batch_size=4, shuffle=True):
-        dataset = TensorDataset(x, y)
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle)
-    """)
-
-    L.given("eval_given_net", r"""
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 6, kernel_size=5)
-            self.conv2 = nn.Conv2d(6, 16, kernel_size=5)
-            self.fc1 = nn.Linear(16 * 4 * 4, 120)
-            self.fc2 = nn.Linear(120, 84)
-            self.fc3 = nn.Linear(84, 10)
-
-        def forward(self, x):
-            x = F.max_pool2d(F.relu(self.conv1(x)), 2)  # (N, 1, 28, 28) -> (N, 6, 12, 12)
-            x = F.max_pool2d(F.relu(self.conv2(x)), 2)  # -> (N, 16, 4, 4)
-            x = torch.flatten(x, 1)                     # -> (N, 256)
-            x = F.relu(self.fc1(x))                     # -> (N, 120)
-            x = F.relu(self.fc2(x))                     # -> (N, 84)
-            return self.fc3(x)                          # -> (N, 10) logits
-    """)
+    L.given("eval_given_net", NET)
 
     L.given("eval_given_training", r"""
     def make_criterion():

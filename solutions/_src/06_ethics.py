@@ -6,7 +6,10 @@ notebook and regenerates lessons/06_ethics/06_ethics.ipynb with nbgrader.
 The written answers (L.answer cells) hold short model answers; the instructor's rubric is
 solutions/rubrics/06_ethics.md (outside the lesson's folder, so nbgrader never releases it).
 """
+import textwrap
+
 from autograder.authoring import Lesson
+from autograder.given_code import NET
 
 
 def build() -> Lesson:
@@ -80,27 +83,7 @@ def build() -> Lesson:
     (see the further exercises).
     """)
 
-    L.given("ethics_given_model", r'''
-    class Net(nn.Module):
-        """The course CNN (lessons 2 and 3): (N, 1, 28, 28) float32 -> (N, 10) logits."""
-
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 6, kernel_size=5)
-            self.conv2 = nn.Conv2d(6, 16, kernel_size=5)
-            self.fc1 = nn.Linear(16 * 4 * 4, 120)
-            self.fc2 = nn.Linear(120, 84)
-            self.fc3 = nn.Linear(84, 10)
-
-        def forward(self, x):
-            x = F.max_pool2d(F.relu(self.conv1(x)), 2)   # (N, 6, 12, 12)
-            x = F.max_pool2d(F.relu(self.conv2(x)), 2)   # (N, 16, 4, 4)
-            x = torch.flatten(x, 1)                      # (N, 256)
-            x = F.relu(self.fc1(x))                      # (N, 120)
-            x = F.relu(self.fc2(x))                      # (N, 84)
-            return self.fc3(x)                           # (N, 10)
-
-
+    L.given("ethics_given_model", NET.strip() + "\n\n" + textwrap.dedent(r'''
     def to_x(images):
         """(N, 28, 28) uint8 pixels -> (N, 1, 28, 28) float32 tensor in [0, 1] (lesson 1)."""
         return torch.from_numpy(images[:, None].astype(np.float32) / 255)
@@ -130,7 +113,7 @@ def build() -> Lesson:
         with torch.no_grad():
             guesses = [net(to_x(images[i:i + batch_size])).argmax(dim=1) for i in range(0, len(images), batch_size)]
         return torch.cat(guesses).numpy()
-    ''')
+    '''))
 
     L.code(r"""
     images, labels = load_digits("train")
