@@ -8,6 +8,10 @@
     python -m autograder grade SUBMISSIONS_DIR --out DIR [--jobs N]
                                                   grade a class in sandboxes: grades.csv, grades.json,
                                                   feedback HTML (docs/grading.md)
+    python -m autograder gradebook GRADES_DIR --course COURSE_DIR [--submissions DIR] [--lesson ID ...]
+                                                  put those grades into an nbgrader course folder
+                                                  (formgrader, generate_feedback, export); runs no
+                                                  student code
 """
 from __future__ import annotations
 
@@ -30,7 +34,14 @@ def main(argv=None) -> int:
     from autograder.grading import cli as grading_cli
 
     grading_cli.add_arguments(grade)
+    gb = sub.add_parser("gradebook", help="import the grades into an nbgrader course folder (formgrader)")
+    from autograder.grading import gradebook as grading_gradebook
+
+    grading_gradebook.add_arguments(gb)
     args = parser.parse_args(argv)
+
+    if args.command == "gradebook":
+        return grading_gradebook.run(args)
 
     if args.command == "release":
         from autograder import release

@@ -1,0 +1,387 @@
+"""``python -m autograder gradebook GRADES_DIR --course COURSE_DIR``: the trusted grades in nbgrader.
+
+Puts the grades of ``python -m autograder grade`` into an nbgrader course folder, so that the
+written answers can be graded by hand in formgrader and nbgrader's own ``generate_feedback``
+and ``export`` work on the result. Nothing a student wrote is executed here.
+
+``import_to_gradebook(grades_dir, course_dir)`` builds (or updates) the course folder::
+
+    COURSE_DIR/nbgrader_config.py               the course's nbgrader config + the two settings below
+    COURSE_DIR/gradebook.db                     nbgrader's gradebook
+    COURSE_DIR/source/<lesson>/                 the master notebooks (solutions/), generate_assignment
+    COURSE_DIR/submitted/<student>/<lesson>/    the notebook each result was graded from (sha256 checked)
+    COURSE_DIR/autograded/<student>/<lesson>/   written by nbgrader's autograde
+
+and runs nbgrader's ``autograde`` for every graded notebook with ``Execute`` replaced by
+``InjectVerdicts`` in ``Autograde.autograde_preprocessors``. nbgrader still sanitizes the
+submission as usual (outputs cleared, locked cells and points restored from the gradebook,
+deleted test cells put back), then ``InjectVerdicts`` gives every autograded test cell the
+output of OUR verdict, read from ``GRADES_DIR/results/<student>/<lesson>.json``:
+
+* passed: a stdout stream ``✔ passed`` (nbgrader: full points);
+* failed: an ``error`` output, ename = the reason (``wrong answer``, ``not implemented``, ...),
+  evalue = the check's teaching message (nbgrader: 0 points);
+* partly passed (never, today: cells are all-or-nothing): an ``execute_result`` holding the
+  points (nbgrader's partial credit).
+
+nbgrader's ``SaveAutoGrades`` then records exactly our scores; written answers (markdown
+solution cells) are left for grading by hand, as nbgrader does (an untouched answer gets 0
+automatically). Other code cells get no outputs: the sandboxed run's outputs are not kept
+(only the feedback HTML shows them). After each notebook the gradebook is read back and
+compared with the result, cell by cell.
+
+The config written to ``COURSE_DIR/nbgrader_config.py`` keeps this replacement, so
+``nbgrader autograde`` (or formgrader's autograde button) in that folder injects the verdicts
+too, and never runs student code.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+from traitlets import Unicode
+
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+from . import report
+
+PROG = "python -m autograder gradebook"
+PASSED = "\u2714 passed"
+
+
+class GradebookError(Exception):
+    """The grades cannot be imported (a usage error: no results, no master notebook, ...)."""
+
+
+# ------------------------------------------------------------------------------------------
+# The preprocessor
+# ------------------------------------------------------------------------------------------
+class InjectVerdicts(NbGraderPreprocessor):
+    """In place of nbgrader's ``Execute``: test-cell outputs from the trusted grader's verdicts.
+
+    Executes nothing. Raises (nbgrader then reports the notebook as failed) when there is no
+    usable result for the student and lesson, when the result was graded from another
+    notebook than the one in ``submitted/``, or when its graded cells are not the gradebook's.
+    """
+
+    results_dir = Unicode("", help="The grade command's --out folder (its results/<student>/<lesson>.json)."
+                          ).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        student, lesson, notebook = info["student"], info["assignment"], info["notebook"]
+        if not self.results_dir:
+            raise ValueError("InjectVerdicts.results_dir is not set (the grade command's --out folder)")
+        path = report.result_path(Path(self.results_dir), student, lesson)
+        result = report.load_result(path)
+        if result is None:
+            raise ValueError(f"no result {path}: grade this notebook with `python -m autograder grade` first")
+        if result.get("status") != "graded":
+            raise ValueError(f"{path}: status {result.get('status')!r}, not graded ({result.get('reason', '')[:200]})")
+        if notebook != lesson:
+            raise ValueError(f"{notebook}.ipynb: the grader grades one notebook per lesson, {lesson}.ipynb")
+        self._check_submission(result, student, lesson, notebook)
+        verdicts = {c["grade_id"]: c for c in result["cells"]}
+        seen = set()
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            gid = meta.get("grade_id")
+            if not meta.get("grade") or not isinstance(gid, str):
+                continue
+            v = verdicts.get(gid)
+            if v is None:
+                raise ValueError(f"{path} has no verdict for graded cell {gid}: grade again (--force)")
+            if abs(float(v["max_points"]) - float(meta.get("points", 0))) > 1e-9:
+                raise ValueError(f"{gid} is worth {meta.get('points')} points in the gradebook but "
+                                 f"{v['max_points']} in {path}: grade again (--force) with this master")
+            seen.add(gid)
+            if cell.cell_type == "code" and v.get("kind") == "test":
+                cell.outputs = verdict_outputs(v)
+                cell.execution_count = None
+        missing = [gid for gid, v in verdicts.items() if v.get("kind") == "test" and gid not in seen]
+        if missing:
+            raise ValueError(f"graded cells {', '.join(missing)} of {path} are not graded cells of the gradebook's "
+                             f"{lesson}: the master changed since grading; grade again (--force)")
+        return nb, resources
+
+    def _check_submission(self, result: dict, student: str, lesson: str, notebook: str) -> None:
+        from nbgrader.coursedir import CourseDirectory
+
+        coursedir = CourseDirectory(config=self.config)
+        submitted = Path(coursedir.format_path(coursedir.submitted_directory, student, lesson)) / f"{notebook}.ipynb"
+        if result.get("sha256") and sha256_of(submitted) != result["sha256"]:
+            raise ValueError(f"{submitted} is not the notebook that was graded (sha256 differs): "
+                             f"grade it with `python -m autograder grade` first")
+
+
+class DropUnknownGradeIds(NbGraderPreprocessor):
+    """First of the sanitize steps: nbgrader metadata the grader ignores is removed here too.
+
+    A cell whose grade_id the gradebook does not know, or that repeats an earlier cell's
+    grade_id, becomes ordinary code, as in the grader (``plan.prepare`` keeps the FIRST of
+    duplicates; nbgrader's ``DeduplicateIds`` would keep the last, and a made-up graded cell
+    makes nbgrader reject the whole notebook: "nbgrader cell does not have a grade_id").
+    """
+
+    def preprocess(self, nb, resources):
+        from nbgrader.api import Gradebook
+
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gb:
+            known = {c.name for c in gb.find_notebook(info["notebook"], info["assignment"]).source_cells}
+        seen = set()
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader")
+            if meta is None:
+                continue
+            gid = meta.get("grade_id") if isinstance(meta, dict) else None
+            if not isinstance(gid, str) or gid not in known or gid in seen:
+                del cell.metadata["nbgrader"]
+            else:
+                seen.add(gid)
+        return nb, resources
+
+
+def sha256_of(path: Path) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return "unreadable"
+
+
+def verdict_outputs(v: dict) -> list:
+    """The outputs that make nbgrader's ``determine_grade`` give a test cell our points."""
+    from nbformat.v4 import new_output
+
+    points, max_points = float(v.get("points") or 0), float(v["max_points"])
+    if v.get("status") == "passed" and points >= max_points:
+        return [new_output("stream", name="stdout", text=PASSED + "\n")]
+    message = report.scrub(str(v.get("message") or ""))
+    reason = report.scrub(str(v.get("reason") or v.get("status") or "failed"))
+    if points > 0:   # partial credit: nbgrader reads a number from an execute_result
+        text = f"\u2718 {reason}" + (f"\n{message}" if message else "") + "\n"
+        return [new_output("stream", name="stdout", text=text),
+                new_output("execute_result", data={"text/plain": f"{points:g}"}, execution_count=None)]
+    return [new_output("error", ename=reason[:200], evalue=message[:4000],
+                       traceback=[f"\u2718 {v['grade_id']}: 0 / {max_points:g} points ({reason[:500]})",
+                                  *message[:4000].splitlines()])]
+
+
+# ------------------------------------------------------------------------------------------
+# The course folder
+# ------------------------------------------------------------------------------------------
+def autograde_preprocessors() -> list:
+    """nbgrader's ``Autograde.autograde_preprocessors`` with ``Execute`` replaced by ``InjectVerdicts``."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+
+    default = list(Autograde.class_traits()["autograde_preprocessors"].default())
+    if Execute not in default:
+        raise RuntimeError(f"nbgrader's Autograde.autograde_preprocessors has no Execute: {default}")
+    return [InjectVerdicts if p is Execute else p for p in default]
+
+
+def sanitize_preprocessors() -> list:
+    """nbgrader's ``Autograde.sanitize_preprocessors`` with ``DropUnknownGradeIds`` first."""
+    from nbgrader.converters import Autograde
+
+    return [DropUnknownGradeIds] + list(Autograde.class_traits()["sanitize_preprocessors"].default())
+
+
+def course_config(course_dir: Path, results_dir: Path):
+    """The course's nbgrader config for the folder ``course_dir``, verdicts from ``results_dir``."""
+    from autograder.release import nbgrader_config
+
+    root = Path(course_dir).resolve()
+    return nbgrader_config(**{
+        "CourseDirectory.root": str(root), "CourseDirectory.source_directory": "source",
+        "CourseDirectory.release_directory": "release",
+        "CourseDirectory.db_url": f"sqlite:///{root / 'gradebook.db'}",
+        "Autograde.autograde_preprocessors": autograde_preprocessors(),
+        "Autograde.sanitize_preprocessors": sanitize_preprocessors(),
+        "InjectVerdicts.results_dir": str(Path(results_dir).resolve())})
+
+
+CONFIG_TEMPLATE = '''\
+# Written by `python -m autograder gradebook`: the trusted grader's grades in nbgrader.
+# nbgrader's autograde does NOT execute the notebooks here: InjectVerdicts (in place of
+# Execute) sets each test cell's output from the grade command's verdict in the folder below.
+# Needs the course's Python environment (the repository installed).
+import sys
+sys.path.insert(0, {repo!r})
+from autograder.grading.gradebook import course_config
+
+c = get_config()  # noqa: F821
+c.merge(course_config({root!r}, {results!r}))
+'''
+
+
+def write_course_config(course_dir: Path, results_dir: Path) -> Path:
+    from autograder.release import REPO
+
+    path = Path(course_dir) / "nbgrader_config.py"
+    text = CONFIG_TEMPLATE.format(repo=str(REPO), root=str(Path(course_dir).resolve()),
+                                  results=str(Path(results_dir).resolve()))
+    report.write_bytes_atomic(path, text.encode())
+    return path
+
+
+def _results(grades_dir: Path, lessons: Optional[Iterable[str]]) -> List[dict]:
+    base = Path(grades_dir) / "results"
+    if not base.is_dir():
+        raise GradebookError(f"{base} is not a folder: GRADES_DIR is the --out folder of `python -m autograder grade`")
+    wanted = set(lessons or ())
+    out = []
+    for path in sorted(base.glob("*/*.json")):
+        r = report.load_result(path)
+        if r is None or r.get("student") != path.parent.name or r.get("lesson") != path.stem:
+            continue
+        if not wanted or r["lesson"] in wanted:
+            out.append(r)
+    missing = wanted - {r["lesson"] for r in out}
+    if missing:
+        raise GradebookError(f"no results for lesson {', '.join(sorted(missing))} in {base}")
+    if not out:
+        raise GradebookError(f"no results in {base}")
+    return out
+
+
+def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=None, solutions=None,
+                        log=print) -> dict:
+    """Import the grades in ``grades_dir`` into the nbgrader course folder ``course_dir``.
+
+    submissions: the SUBMISSIONS_DIR the grades were made from (default: ``course_dir``, i.e.
+        nbgrader's ``submitted/`` there); solutions: the master notebooks (default: the course's).
+
+    Returns ``{"imported": [(student, lesson, seconds)], "skipped": [(student, lesson, why)],
+    "errors": [(student, lesson, why)], "seconds": total}``. Only notebooks with status
+    ``graded`` are imported; missing and invalid ones are skipped (nbgrader counts a missing
+    submission as 0, as grades.csv does); a notebook that cannot be imported is an error.
+    """
+    from autograder.grade import _fast_gradebook
+    from autograder.release import SOLUTIONS, quiet_nbgrader
+
+    t0 = time.perf_counter()
+    grades_dir, course_dir = Path(grades_dir).resolve(), Path(course_dir).resolve()
+    submissions = Path(submissions).resolve() if submissions else course_dir
+    solutions = Path(solutions).resolve() if solutions else SOLUTIONS
+    results = _results(grades_dir, lessons)
+    for lesson in sorted({r["lesson"] for r in results}):
+        if not (solutions / lesson / f"{lesson}.ipynb").is_file():
+            raise GradebookError(f"no master notebook {solutions / lesson / (lesson + '.ipynb')}")
+    quiet_nbgrader()
+    _fast_gradebook()
+    from nbgrader.api import Gradebook
+    from nbgrader.apps import NbGraderAPI
+
+    course_dir.mkdir(parents=True, exist_ok=True)
+    write_course_config(course_dir, grades_dir)
+    api = NbGraderAPI(config=course_config(course_dir, grades_dir))
+    summary: Dict[str, list] = {"imported": [], "skipped": [], "errors": []}
+    for lesson in sorted({r["lesson"] for r in results}):
+        shutil.copytree(solutions / lesson, course_dir / "source" / lesson, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        out = api.generate_assignment(lesson)
+        if not out["success"]:
+            raise GradebookError(f"nbgrader generate_assignment {lesson} failed:\n{out.get('log', '')[-3000:]}")
+    for r in results:
+        student, lesson = r["student"], r["lesson"]
+        if r.get("status") in ("missing", "invalid_notebook"):
+            summary["skipped"].append((student, lesson, r.get("reason") or r["status"]))
+            log(f"{student} {lesson}: skipped ({r['status']}; 0 points in nbgrader too)")
+            continue
+        try:
+            seconds = _import_one(api, Gradebook, r, submissions, course_dir)
+        except GradebookError as err:
+            summary["errors"].append((student, lesson, str(err)))
+            log(f"{student} {lesson}: NOT imported: {err}")
+            continue
+        summary["imported"].append((student, lesson, seconds))
+        manual = [c for c in r["cells"] if c.get("kind") == "manual"]
+        todo = [c["grade_id"] for c in manual if c.get("answer")]
+        blank = len(manual) - len(todo)
+        log(f"{student} {lesson}: {float(r.get('points') or 0):g} / {float(r.get('max_points') or 0):g} "
+            f"autograded points imported in {seconds:.2f} s"
+            + (f"; to grade by hand: {', '.join(todo) or 'none'}" if manual else "")
+            + (f" ({blank} unanswered: 0 points by nbgrader)" if blank else ""))
+    summary["seconds"] = time.perf_counter() - t0
+    return summary
+
+
+def _import_one(api, Gradebook, r: dict, submissions: Path, course_dir: Path) -> float:
+    student, lesson = r["student"], r["lesson"]
+    if r.get("status") != "graded":
+        raise GradebookError(f"status {r.get('status')}: {str(r.get('reason', ''))[:300]} (grade it again first)")
+    source = submissions / str(r.get("submission", ""))
+    if not r.get("submission") or not source.is_file() or source.is_symlink():
+        raise GradebookError(f"cannot find the graded notebook {source}; pass --submissions SUBMISSIONS_DIR "
+                             f"(the folder given to the grade command)")
+    if sha256_of(source) != r.get("sha256"):
+        raise GradebookError(f"{source} changed since it was graded (sha256 differs): grade again first")
+    target = course_dir / "submitted" / student / lesson / f"{lesson}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not (target.exists() and target.samefile(source)):
+        shutil.copyfile(source, target)
+    stamp = target.parent / "timestamp.txt"
+    if r.get("submitted_at") and not stamp.exists():
+        stamp.write_text(str(r["submitted_at"]) + "\n")
+    start = time.perf_counter()
+    out = api.autograde(lesson, student, force=True, create=True)
+    seconds = time.perf_counter() - start
+    if not out["success"]:
+        lines = [ln for ln in (out.get("log") or "").splitlines() if "ERROR" in ln or "Error" in ln]
+        raise GradebookError("nbgrader autograde failed: " + (" | ".join(lines[-3:]) or str(out.get("error"))[-500:]))
+    # Read the gradebook back: it must hold exactly our scores.
+    with Gradebook(api.coursedir.db_url) as gb:
+        grades = {g.cell.name: g for g in gb.find_submission_notebook(lesson, lesson, student).grades}
+        for c in r["cells"]:
+            g = grades.get(c["grade_id"])
+            if c.get("kind") != "test":
+                continue
+            if g is None or g.auto_score is None or abs(float(g.auto_score) - float(c.get("points") or 0)) > 1e-9:
+                raise GradebookError(f"the gradebook has {None if g is None else g.auto_score} for "
+                                     f"{c['grade_id']}, the grader {c.get('points')}")
+    return seconds
+
+
+# ------------------------------------------------------------------------------------------
+# The command
+# ------------------------------------------------------------------------------------------
+def add_arguments(parser) -> None:
+    parser.add_argument("grades_dir", type=Path, metavar="GRADES_DIR", help="the --out folder of the grade command")
+    parser.add_argument("--course", type=Path, required=True, metavar="COURSE_DIR",
+                        help="the nbgrader course folder to create or update")
+    parser.add_argument("--submissions", type=Path, metavar="DIR",
+                        help="the SUBMISSIONS_DIR that was graded (default: COURSE_DIR, i.e. its submitted/)")
+    parser.add_argument("--lesson", action="append", dest="lesson_ids", metavar="ID",
+                        help="import this lesson only (repeatable; default: every lesson graded)")
+    parser.add_argument("--solutions", type=Path, help="master notebooks (default: the course's solutions/)")
+
+
+def run(args) -> int:
+    """0: everything graded was imported; 1: some notebook could not be; 2: usage error."""
+    if not Path(args.grades_dir).is_dir():
+        print(f"{PROG}: error: {args.grades_dir} is not a folder", file=sys.stderr)
+        return 2
+    if args.submissions is not None and not Path(args.submissions).is_dir():
+        print(f"{PROG}: error: --submissions {args.submissions} is not a folder", file=sys.stderr)
+        return 2
+    try:
+        s = import_to_gradebook(args.grades_dir, args.course, lessons=args.lesson_ids,
+                                submissions=args.submissions, solutions=args.solutions)
+    except GradebookError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    n = len(s["imported"])
+    per = sum(t for *_, t in s["imported"]) / n if n else 0.0
+    course = Path(args.course).resolve()
+    print(f"imported {n} notebook(s) ({per:.2f} s each), skipped {len(s['skipped'])}, "
+          f"{len(s['errors'])} error(s) in {s['seconds']:.1f} s into {course}")
+    if n:
+        print(f"next: cd {course} && jupyter lab   (Formgrader: grade the written answers), then\n"
+              f"      nbgrader generate_feedback LESSON; nbgrader export   (grades.csv)")
+    return 1 if s["errors"] else 0

@@ -1,0 +1,200 @@
+"""``python -m autograder gradebook``: the trusted grades in nbgrader's gradebook, no code run.
+
+A small class (lesson 1: solved, partly wrong, tampered, and one whose exercise cell writes a
+marker file and calls ``os._exit``; lesson 6: the master's answers, one written answer only)
+is graded once with the grade command, then imported. The gradebook must hold exactly the
+per-cell points of grades.csv, the written answers must wait for a human, nothing of the
+students' must have run during the import, and ``nbgrader export`` must give the same totals.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder import sandbox
+from autograder.grading import gradebook
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_grading import (REPO, _index, _load, _src, data_dir, grade_cmd,  # noqa: E402
+                          partly_wrong, put, solution, solved)
+
+ETHICS = "06_ethics"
+MANUAL = ["ethics_who_fails", "ethics_one_number", "ethics_faces_privacy", "ethics_faces_bias"]
+
+
+def ethics(answers: dict) -> dict:
+    """Lesson 6 released, with these solution cells (grade_id -> text; True: the master's)."""
+    master = _load(REPO / "solutions" / ETHICS / f"{ETHICS}.ipynb")
+    nb = _load(REPO / "lessons" / ETHICS / f"{ETHICS}.ipynb")
+    for gid, text in answers.items():
+        if text is True:
+            text = "\n".join(ln for ln in _src(master["cells"][_index(master, gid)]).splitlines() if "### " not in ln)
+        nb["cells"][_index(nb, gid)]["source"] = text
+    return nb
+
+
+def tampered() -> dict:
+    nb = partly_wrong()
+    nb["cells"][_index(nb, "data_normalize")]["source"] = 'print("\u2714 data_normalize passed")'
+    nb["cells"][_index(nb, "data_normalize")]["metadata"]["nbgrader"]["points"] = 100
+    nb["cells"].append({"cell_type": "code", "id": "bonus", "execution_count": None, "outputs": [],
+                        "source": "print(1)", "metadata": {"nbgrader": {
+                            "grade": True, "grade_id": "data_bonus", "points": 50, "locked": True,
+                            "schema_version": 3, "solution": False}}})
+    return nb
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    if not sandbox.bwrap_available():
+        pytest.skip("bwrap unavailable")
+    if not (Path(data_dir()) / "MNIST" / "raw").is_dir():
+        pytest.skip("real MNIST missing; run `make data`")
+    base = tmp_path_factory.mktemp("gb")
+    root, out, course = base / "submissions", base / "grades", base / "course"
+    marker = base / "STUDENT_CODE_RAN"
+    put(root, "alice", solved())
+    put(root, "alice", ethics({**{g: True for g in ("ethics_per_class_answer", "ethics_shift_answer",
+                                                      "ethics_thicken_answer")}, **{g: True for g in MANUAL}}),
+        f"{ETHICS}.ipynb")
+    put(root, "bob", partly_wrong())
+    put(root, "bob", ethics({"ethics_who_fails": "Thin, slanted 7s: the model confuses them with 1s."}),
+        f"{ETHICS}.ipynb")
+    put(root, "eve", solved(data_normalize_answer=solution("data_normalize_answer")
+                            + f"open({str(marker)!r}, 'w').write('ran')\nimport os\nos._exit(3)\n"))
+    put(root, "trudy", tampered())
+    proc = grade_cmd(root, "--out", out, "--jobs", 2, "--time-factor", 0.5, "--data-dir", data_dir())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    marker_after_grading = marker.exists()
+
+    # Importing must not execute anything: make every way nbgrader could run a kernel fail.
+    import nbclient
+    from nbgrader.preprocessors import Execute
+
+    def refuse(*a, **k):
+        raise AssertionError("a notebook was executed during the import")
+
+    saved = (Execute.preprocess, nbclient.NotebookClient.execute)
+    Execute.preprocess = nbclient.NotebookClient.execute = refuse
+    try:
+        lines = []
+        summary = gradebook.import_to_gradebook(out, course, submissions=root, log=lines.append)
+    finally:
+        Execute.preprocess, nbclient.NotebookClient.execute = saved
+    return {"root": root, "out": out, "course": course, "summary": summary, "lines": lines,
+            "marker": marker, "marker_after_grading": marker_after_grading}
+
+
+def csv_points(out: Path) -> dict:
+    with open(out / "grades.csv", newline="") as f:
+        return {(r["student"], r["lesson"], r["grade_id"]): r for r in csv.DictReader(f)}
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+class TestImport:
+    def test_everything_imported_nothing_ran(self, imported):
+        s = imported["summary"]
+        assert s["errors"] == [], s["errors"]
+        assert {(st, le) for st, le, _ in s["imported"]} == {
+            ("alice", "01_data"), ("alice", ETHICS), ("bob", "01_data"), ("bob", ETHICS),
+            ("eve", "01_data"), ("trudy", "01_data")}
+        assert {(st, le) for st, le, _ in s["skipped"]} == {("eve", ETHICS), ("trudy", ETHICS)}   # missing
+        assert not imported["marker"].exists() and not imported["marker_after_grading"]
+
+    def test_gradebook_scores_equal_grades_csv_exactly(self, imported):
+        from nbgrader.api import Gradebook
+
+        rows = csv_points(imported["out"])
+        course = imported["course"]
+        seen = 0
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+            for student, lesson_id, _ in imported["summary"]["imported"]:
+                nb = gb.find_submission_notebook(lesson_id, lesson_id, student)
+                grades = {g.cell.name: g for g in nb.grades}
+                want = {gid: r for (st, le, gid), r in rows.items() if (st, le) == (student, lesson_id)}
+                assert set(grades) == set(want)
+                for gid, row in want.items():
+                    g = grades[gid]
+                    assert float(g.max_score) == float(row["max_points"])
+                    if row["status"] == "manual":
+                        assert g.cell.cell_type == "markdown"
+                        answered = row["reason"] == "graded by hand"
+                        # nbgrader: an untouched answer scores 0 by itself, an answer waits for a human
+                        assert g.needs_manual_grade is answered, (student, gid)
+                        assert g.auto_score == (None if answered else 0)
+                    else:
+                        assert g.auto_score == float(row["points"]), (student, gid, row)
+                        assert not g.needs_manual_grade
+                        seen += 1
+        assert seen == 4 * 4 + 3 * 2   # four lesson-1 notebooks, two lesson-6 notebooks
+        assert rows[("trudy", "01_data", "data_normalize")]["points"] == "0"
+
+    def test_failed_cells_carry_the_teaching_message_not_hidden_tests(self, imported):
+        nb = _load(imported["course"] / "autograded" / "bob" / "01_data" / "01_data.ipynb")
+        cell = nb["cells"][_index(nb, "data_normalize")]
+        [err] = cell["outputs"]
+        assert err["output_type"] == "error" and err["ename"] == "wrong answer"
+        assert "divides by 256" in err["evalue"] and "_hidden" not in json.dumps(err)
+        [ok] = nb["cells"][_index(nb, "data_add_channel")]["outputs"]
+        assert (ok["output_type"], ok["name"], _src({"source": ok["text"]})) == ("stream", "stdout", "\u2714 passed\n")
+        answer = nb["cells"][_index(nb, "data_normalize_answer")]
+        assert answer["outputs"] == []        # nothing executed: no outputs but the verdicts
+
+    def test_nbgrader_export_has_the_same_totals(self, imported):
+        course = imported["course"]
+        proc = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "export"], cwd=course,
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep
+                                   + os.environ.get("PATH", "")})
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        with open(course / "grades.csv", newline="") as f:
+            exported = {(r["student_id"], r["assignment"]): float(r["score"]) for r in csv.DictReader(f)}
+        totals = json.loads((imported["out"] / "grades.json").read_text())["totals"]
+        for student, lessons in totals.items():
+            for lesson_id, points in lessons.items():
+                assert exported[(student, lesson_id)] == float(points or 0), (student, lesson_id)
+
+    def test_autograde_in_the_course_folder_injects_too(self, imported):
+        """The written nbgrader_config.py keeps Execute out: nbgrader's own autograde is safe there."""
+        course = imported["course"]
+        text = (course / "nbgrader_config.py").read_text()
+        assert "course_config" in text
+        from traitlets.config.loader import PyFileConfigLoader
+
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+        names = [p.__name__ for p in config.Autograde.autograde_preprocessors]
+        assert "InjectVerdicts" in names and "Execute" not in names
+        assert config.InjectVerdicts.results_dir == str(imported["out"].resolve())
+
+
+def test_verdict_outputs_give_nbgrader_our_points():
+    """Unit test (no sandbox): nbgrader's determine_grade on InjectVerdicts' outputs."""
+    import nbformat
+    from nbgrader.utils import determine_grade
+
+    def grade(v):
+        cell = nbformat.v4.new_code_cell("check('x')", metadata={"nbgrader": {
+            "grade": True, "solution": False, "grade_id": "t", "points": 3, "locked": True}})
+        cell.outputs = gradebook.verdict_outputs({"grade_id": "t", "max_points": 3, **v})
+        return determine_grade(cell)[0]
+
+    assert grade({"status": "passed", "points": 3}) == 3
+    assert grade({"status": "failed", "points": 0, "reason": "wrong answer", "message": "x"}) == 0
+    assert grade({"status": "failed", "points": None, "reason": "cell raised NameError"}) == 0
+    assert grade({"status": "failed", "points": 1.5, "reason": "partly"}) == 1.5
+
+
+def test_autograde_preprocessors_replace_execute_only():
+    from nbgrader.converters import Autograde
+
+    default = list(Autograde.class_traits()["autograde_preprocessors"].default())
+    mine = gradebook.autograde_preprocessors()
+    assert [p.__name__ for p in mine] == [("InjectVerdicts" if p.__name__ == "Execute" else p.__name__)
+                                          for p in default]
