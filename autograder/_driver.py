@@ -1,14 +1,22 @@
-"""Runs INSIDE the sandbox: execute one notebook cell by cell in an IPython kernel.
+"""Runs INSIDE the sandbox: execute one notebook cell by cell in IPython kernels forked from itself.
 
-    python -I _driver.py CONFIG.json
+    python -I _driver.py CONFIG.json          (cold: started by the launcher, imports first)
+    _driver.main([..., CONFIG.json])           (warm: forked from autograder.zygote, imports done)
 
-Started by ``autograder.runner`` (never imported by the host). The kernel, its ZMQ sockets and
-this driver all live in the sandbox. Per code cell: send it to the kernel, collect its outputs
-(capped), wait for its reply within the cell time limit; on a timeout interrupt the kernel and,
-if it stays busy, kill it; when the kernel dies (``os._exit``, a segfault, a memory or CPU limit,
-``exit()``), record why, start a fresh kernel and go on with the next cell. After every cell the
-report (JSON) and the executed notebook are rewritten atomically, so a driver killed by student
-code still leaves its progress behind for the host, which relaunches it after the fatal cell.
+Started by ``autograder.runner`` (never imported by the host's grading code, only by the
+zygote, which never runs student code). The driver, its kernels and their ZMQ sockets all
+live in the sandbox. Each kernel is a ``fork`` of this process that becomes an IPython kernel
+in place, so it starts with torch, numpy, matplotlib and IPython already imported (``WARM``)
+and is ready in a fraction of a second; a kernel that died is replaced the same way.
+
+Per code cell: send it to the kernel, collect its outputs (capped), wait for its reply within
+the cell's CPU-time limit (the kernel's own CPU seconds, so a busy machine does not cost the
+student points; wall time is only a generous backstop, ``wall_factor`` times the CPU limit);
+past the limit interrupt the kernel and, if it stays busy, kill it; when the kernel dies
+(``os._exit``, a segfault, a memory or CPU rlimit, ``exit()``), record why, start a fresh
+kernel and go on with the next cell. After every cell the report (JSON) and the executed
+notebook are rewritten atomically, so a driver killed by student code still leaves its
+progress behind for the host, which relaunches it after the fatal cell.
 
 The student's code runs with the same uid as this driver, so it can tamper with everything
 written here: the host treats the report as information, never as grades.
@@ -23,16 +31,28 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 EVALUE_CHARS = 500
 TRACEBACK_CHARS = 8000
 KERNEL_LOG_TAIL = 4000
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+# What a kernel starts with already imported: what the lessons import, and what an IPython
+# kernel imports to start. Imported once per zygote (warm) or per driver (cold), before any
+# student code exists in the process; never anything of the grader's (mnist_cnn, autograder).
+WARM = (
+    "numpy", "torch", "torch.nn", "torch.nn.functional", "torch.utils.data", "torch.optim",
+    "matplotlib", "matplotlib.pyplot", "matplotlib.font_manager", "matplotlib.backends.backend_agg",
+    "PIL.PngImagePlugin", "IPython", "IPython.core.pylabtools", "IPython.core.completer",
+    "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
+    "ipykernel.comm", "ipykernel.heartbeat", "ipykernel.iostream", "ipykernel.eventloops", "pdb",
+    "jupyter_client", "jupyter_client.blocking", "jupyter_client.connect", "zmq", "nbformat",
+    "coursekit", "coursekit.data", "coursekit.plots", "coursekit.checks",
+)
 
 SIGNAL_REASONS = {
     signal.SIGSEGV: "segmentation fault (SIGSEGV)",
@@ -45,15 +65,6 @@ SIGNAL_REASONS = {
     signal.SIGILL: "illegal instruction (SIGILL)",
     signal.SIGFPE: "arithmetic error (SIGFPE)",
 }
-
-
-PDEATHSIG_SHIM = (
-    "import ctypes, os, sys\n"
-    "ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)\n"
-    "if os.getppid() != int(sys.argv[1]): os._exit(1)\n"
-    "os.execv(sys.argv[2], sys.argv[2:])\n"
-)
-
 
 # Written to $IPYTHONDIR/profile_default/startup/ before each kernel starts. It truncates
 # cell output inside the kernel, before ipykernel buffers it: a loop printing gigabytes then
@@ -101,6 +112,28 @@ del _grader_cap_output
 KERNEL_DROPPED = re.compile(r"\[grader-kernel: (\d+) characters of output dropped\]")
 
 
+def warm_up() -> dict:
+    """Import ``WARM`` (once per process); return {module: seconds} of what took over 50 ms.
+
+    jsonschema imports ``rfc3987_syntax`` when it is installed (jupyter-events pulls it in),
+    which compiles a grammar at import: 1.7 s, for IRI formats no notebook schema uses.
+    nbformat (and so the driver and nbconvert) imports jsonschema, so it is blocked here.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)
+    took = {}
+    for name in WARM:
+        if name in sys.modules:
+            continue
+        t = time.monotonic()
+        try:
+            __import__(name)
+        except Exception:  # noqa: BLE001  (a missing optional module is imported by the student, if at all)
+            pass
+        if time.monotonic() - t > 0.05:
+            took[name] = round(time.monotonic() - t, 3)
+    return took
+
+
 def short(text, limit=EVALUE_CHARS):
     text = str(text)
     return text if len(text) <= limit else text[: limit - 15] + "... [truncated]"
@@ -113,33 +146,86 @@ def atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-class Tail:
-    """Drain a pipe in a thread, keeping only its last ``limit`` bytes."""
+def _libc():
+    import ctypes
 
-    def __init__(self, stream, limit=KERNEL_LOG_TAIL):
-        self.limit, self.data, self.total = limit, b"", 0
-        self.thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
-        self.thread.start()
+    return ctypes.CDLL(None, use_errno=True)
 
-    def _run(self, stream):
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """utime + stime of ``pid`` and of its children it has waited for (/proc/PID/stat), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return sum(int(v) for v in fields[11:15]) / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+# ------------------------------------------------------------------------------------------
+# A kernel: this process, forked, becoming an IPython kernel
+# ------------------------------------------------------------------------------------------
+def _kernel_main(conn_file: str, log_path: str, parent: int, warm_backend: str | None) -> None:
+    """In the forked child: become an IPython kernel listening on ``conn_file``. Never returns."""
+    code = 1
+    try:
+        os.setsid()                              # its own process group: killpg reaches its children
+        _libc().prctl(1, signal.SIGKILL, 0, 0, 0)   # PR_SET_PDEATHSIG: die with the driver
+        if os.getppid() != parent:
+            os._exit(1)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL if sig != signal.SIGPIPE else signal.SIG_IGN)
+        null = os.open(os.devnull, os.O_RDONLY)
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.closerange(3, 65536)
+        _fresh_process_state(warm_backend)
+        sys.argv = ["ipykernel_launcher", "-f", conn_file, "--HistoryManager.hist_file=:memory:",
+                    "--HistoryManager.enabled=False", "--IPKernelApp.quiet=True"]
+        from ipykernel.kernelapp import IPKernelApp
+
+        app = IPKernelApp.instance()
+        app.initialize(sys.argv[1:])
+        app.start()
+        code = 0
+    except SystemExit as err:
+        code = err.code if isinstance(err.code, int) else 1
+    except BaseException:  # noqa: BLE001
+        import traceback
+
+        traceback.print_exc()
+    finally:
         try:
-            while True:
-                chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
-                if not chunk:
-                    break
-                self.total += len(chunk)
-                self.data = (self.data + chunk)[-self.limit:]
-        except (OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001
             pass
+        os._exit(code)
 
-    def text(self):
-        return self.data.decode("utf-8", errors="replace")
+
+def _fresh_process_state(warm_backend: str | None) -> None:
+    """What a new interpreter would have that a fork does not: fresh random state, the
+    environment's thread count and matplotlib backend, no cached temporary directory."""
+    import tempfile
+
+    tempfile.tempdir = None
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+    backend = os.environ.get("MPLBACKEND")
+    if "matplotlib" in sys.modules and backend and backend != warm_backend:
+        sys.modules["matplotlib"].use(backend, force=True)
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if "torch" in sys.modules and threads.isdigit():
+        sys.modules["torch"].set_num_threads(int(threads))
 
 
 class Kernel:
-    """One IPython kernel process plus a blocking client (shell, iopub, control channels)."""
+    """One IPython kernel (a fork of this process) plus a blocking client on its own ZMQ context."""
 
-    def __init__(self, cfg, context, number):
+    def __init__(self, cfg, number, warm_backend):
+        import zmq
         from jupyter_client.blocking import BlockingKernelClient
         from jupyter_client.connect import write_connection_file
 
@@ -149,21 +235,22 @@ class Kernel:
         startup.mkdir(parents=True, exist_ok=True)
         for old in startup.glob("*.py"):
             old.unlink()
-        atomic_write(startup / "00-grader-output-cap.py", OUTPUT_CAP_STARTUP.replace("CAP_CHARS", str(4 * int(cfg["cell_output_bytes"]))))
+        atomic_write(startup / "00-grader-output-cap.py",
+                     OUTPUT_CAP_STARTUP.replace("CAP_CHARS", str(4 * int(cfg["cell_output_bytes"]))))
         self.conn_file = str(runtime / f"kernel-{number}.json")
+        self.log_path = str(Path(cfg["grader_dir"]) / f"kernel-{number}.log")
         write_connection_file(self.conn_file, ip="127.0.0.1", key=os.urandom(16).hex().encode())
-        # Through a tiny shim that makes the kernel die with this driver (PR_SET_PDEATHSIG):
-        # without a pid namespace nothing else would stop an orphaned kernel.
-        argv = [sys.executable, "-I", "-S", "-c", PDEATHSIG_SHIM, str(os.getpid()),
-                # -P: the scratch directory (cwd) is not searched for ipykernel_launcher itself.
-                sys.executable, *(["-P"] if sys.version_info >= (3, 11) else []),
-                "-m", "ipykernel_launcher", "-f", self.conn_file,
-                "--HistoryManager.hist_file=:memory:", "--HistoryManager.enabled=False"]
-        self.proc = subprocess.Popen(argv, cwd=cfg["home"], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        self.log = Tail(self.proc.stdout)
-        self.kc = BlockingKernelClient(context=context, connection_file=self.conn_file)
+        # Fork while this process has no other thread (each kernel's ZMQ context, and its
+        # I/O threads, is destroyed before the next fork): the child is a clean copy.
+        self.pid = os.fork()
+        if self.pid == 0:
+            _kernel_main(self.conn_file, self.log_path, os.getppid(), warm_backend)
+        self.status = None                     # os.waitpid status once it has ended
+        self.last_cpu = 0.0
+        self.context = zmq.Context()
+        # A message bigger than this (one huge print) is dropped by libzmq, not buffered here.
+        self.context.setsockopt(zmq.MAXMSGSIZE, int(cfg["max_message_bytes"]))
+        self.kc = BlockingKernelClient(context=self.context, connection_file=self.conn_file)
         self.kc.load_connection_file()
         self.kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
         self._watch_iopub()
@@ -181,7 +268,7 @@ class Kernel:
             if self.iopub_monitor.poll(0):
                 self.iopub_monitor.recv_multipart()
                 return True
-        except Exception:
+        except Exception:  # noqa: BLE001
             pass
         return False
 
@@ -190,14 +277,36 @@ class Kernel:
             self.kc.iopub_channel.socket.disable_monitor()
             self.iopub_monitor.close(linger=0)
             self.kc.iopub_channel.close()
-        except Exception:
+        except Exception:  # noqa: BLE001
             pass
         self.kc._iopub_channel = None
         self.kc.iopub_channel  # noqa: B018 - the property connects a new socket
         self._watch_iopub()
 
     def alive(self):
-        return self.proc.poll() is None
+        if self.status is None:
+            self.cpu_seconds()
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, status = self.pid, 0
+            if pid:
+                self.status = status
+        return self.status is None
+
+    def wait(self, timeout):
+        end = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < end:
+            time.sleep(0.02)
+        return not self.alive()
+
+    def cpu_seconds(self):
+        """CPU seconds the kernel (and the children it waited for) used so far."""
+        if self.status is None:
+            now = process_cpu_seconds(self.pid)
+            if now is not None:
+                self.last_cpu = now
+        return self.last_cpu
 
     def wait_ready(self, timeout):
         """Until the kernel answers kernel_info on shell AND its iopub stream reaches us."""
@@ -218,7 +327,7 @@ class Kernel:
             for chan in (self.kc.shell_channel, self.kc.iopub_channel):
                 try:
                     msg = chan.get_msg(timeout=0.02)
-                except Exception:  # queue.Empty, or a malformed message
+                except Exception:  # noqa: BLE001  (queue.Empty, or a malformed message)
                     continue
                 if msg.get("parent_header", {}).get("msg_id") not in pending:
                     continue
@@ -231,25 +340,34 @@ class Kernel:
 
     def interrupt(self):
         try:
-            os.kill(self.proc.pid, signal.SIGINT)
+            os.kill(self.pid, signal.SIGINT)
         except OSError:
             pass
 
     def death_reason(self):
-        code = self.proc.poll()
-        if code is None:
+        if self.alive():
             return "the kernel stopped responding"
-        if code < 0:
+        if os.WIFSIGNALED(self.status):
+            sig = os.WTERMSIG(self.status)
             try:
-                sig = signal.Signals(-code)
+                name = signal.Signals(sig)
             except ValueError:
-                return f"the kernel was killed by signal {-code}"
-            return "the kernel died: " + SIGNAL_REASONS.get(sig, f"killed by {sig.name}")
+                return f"the kernel was killed by signal {sig}"
+            return "the kernel died: " + SIGNAL_REASONS.get(name, f"killed by {name.name}")
+        code = os.WEXITSTATUS(self.status)
         return f"the kernel exited with status {code} (os._exit(), exit() or quit() in the cell?)"
+
+    def log_tail(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - KERNEL_LOG_TAIL))
+                return f.read(KERNEL_LOG_TAIL).decode("utf-8", errors="replace")
+        except OSError:
+            return ""
 
     def kill(self, kill_strays):
         try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            os.killpg(self.pid, signal.SIGKILL)
         except OSError:
             pass
         if kill_strays:
@@ -260,21 +378,22 @@ class Kernel:
                     os.kill(-1, signal.SIGKILL)
                 except OSError:
                     break
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+        self.wait(10)
         self.close()
 
     def close(self):
         try:
             self.kc.iopub_channel.socket.disable_monitor()
             self.iopub_monitor.close(linger=0)
-        except Exception:
+        except Exception:  # noqa: BLE001
             pass
         try:
             self.kc.stop_channels()
-        except Exception:
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            self.context.destroy(linger=0)       # joins its I/O threads: none left for the next fork
+        except Exception:  # noqa: BLE001
             pass
         try:
             os.unlink(self.conn_file)
@@ -282,15 +401,20 @@ class Kernel:
             pass
 
 
+# ------------------------------------------------------------------------------------------
+# The driver
+# ------------------------------------------------------------------------------------------
 class Driver:
-    def __init__(self, cfg):
+    def __init__(self, cfg, warm_backend):
         import nbformat
-        import zmq
 
         self.cfg = cfg
         self.nbformat = nbformat
+        self.warm_backend = warm_backend
         self.t0 = time.monotonic()
         self.deadline = self.t0 + float(cfg["deadline_seconds"])
+        self.wall_factor = float(cfg.get("wall_factor", 4.0))
+        self.cpu_left = float(cfg["notebook_cpu_seconds"]) - float(cfg.get("cpu_used", 0.0))
         self.grader_dir = Path(cfg["grader_dir"])
         self.grader_dir.mkdir(parents=True, exist_ok=True)
         Path(cfg["collect_dir"]).mkdir(parents=True, exist_ok=True)
@@ -298,14 +422,13 @@ class Driver:
         self.executed_path = self.grader_dir / "executed.ipynb"
         self.nb = nbformat.read(cfg["notebook"], as_version=4)
         self._adopt_previous_outputs()
-        self.context = zmq.Context()
-        # A message bigger than this (one huge print) is dropped by libzmq, not buffered here.
-        self.context.setsockopt(zmq.MAXMSGSIZE, int(cfg["max_message_bytes"]))
         self.kernel = None
         self.kernels_started = 0
+        self.kernel_log = ""
         self.output_left = int(cfg["output_bytes"])
         self.report = {"version": REPORT_VERSION, "attempt": cfg["attempt"], "start_cell": cfg["start_cell"],
-                       "finished": False, "deadline_hit": False, "current": None, "cells": [], "events": [], "kernel_log": ""}
+                       "finished": False, "deadline_hit": False, "cpu_exhausted": False, "current": None,
+                       "cells": [], "events": [], "kernel_log": "", "timings": {}}
 
     def _adopt_previous_outputs(self):
         """On a relaunch, keep the outputs of the cells the previous attempt already ran."""
@@ -313,7 +436,7 @@ class Driver:
             return
         try:
             prev = self.nbformat.read(str(self.executed_path), as_version=4)
-        except Exception:
+        except Exception:  # noqa: BLE001
             return
         if len(prev.cells) != len(self.nb.cells):
             return
@@ -325,11 +448,12 @@ class Driver:
     # ------------------------------------------------------------------ bookkeeping
     def save(self):
         if self.kernel is not None:
-            self.report["kernel_log"] = self.kernel.log.text()
+            self.kernel_log = self.kernel.log_tail() or self.kernel_log
+        self.report["kernel_log"] = self.kernel_log
         atomic_write(self.report_path, json.dumps(self.report))
         try:
             atomic_write(self.executed_path, self.nbformat.writes(self.nb))
-        except Exception as err:  # an odd output must not take the report down with it
+        except Exception as err:  # noqa: BLE001  (an odd output must not take the report down with it)
             self.event(f"could not write the executed notebook: {type(err).__name__}: {err}")
 
     def event(self, text):
@@ -341,30 +465,30 @@ class Driver:
         if self.kernel is not None and self.kernel.alive():
             return None
         if self.kernel is not None:
-            self.kernel.kill(self.cfg["kill_strays"])
-            self.kernel = None
+            self.kill_kernel()
         if self.kernels_started > int(self.cfg["kernel_restarts"]):
             return f"not run: {self.kernels_started} kernels died or were killed (the restart limit)"
         self.kernels_started += 1
         started = time.monotonic()
         try:
-            self.kernel = Kernel(self.cfg, self.context, self.kernels_started)
-        except Exception as err:
+            self.kernel = Kernel(self.cfg, self.kernels_started, self.warm_backend)
+        except Exception as err:  # noqa: BLE001
             self.kernel = None
             return f"not run: the kernel could not start ({type(err).__name__}: {short(err, 200)})"
         timeout = min(float(self.cfg["kernel_start_seconds"]), max(1.0, self.deadline - time.monotonic()))
         if not self.kernel.wait_ready(timeout):
             reason = self.kernel.death_reason() if not self.kernel.alive() else "the kernel did not start in time"
-            log = self.kernel.log.text().strip().splitlines()
-            self.kernel.kill(self.cfg["kill_strays"])
-            self.kernel = None
+            log = self.kernel.log_tail().strip().splitlines()
+            self.kill_kernel()
             return f"not run: {reason}" + (f" ({short(log[-1], 200)})" if log else "")
-        self.event(f"kernel {self.kernels_started} ready in {time.monotonic() - started:.2f} s")
+        took = round(time.monotonic() - started, 3)
+        self.report["timings"].setdefault("kernel_start", []).append(took)
+        self.event(f"kernel {self.kernels_started} ready in {took:.2f} s")
         return None
 
     def kill_kernel(self):
         if self.kernel is not None:
-            self.report["kernel_log"] = self.kernel.log.text()
+            self.kernel_log = self.kernel.log_tail() or self.kernel_log
             self.kernel.kill(self.cfg["kill_strays"])
             self.kernel = None
 
@@ -378,7 +502,8 @@ class Driver:
                 continue
             cell = self.nb.cells[idx]
             record = {"index": idx, "grade_id": grade_id(cell), "status": "skipped", "ename": None,
-                      "evalue": None, "reason": "", "seconds": 0.0, "output_bytes": 0, "dropped_bytes": 0}
+                      "evalue": None, "reason": "", "seconds": 0.0, "cpu_seconds": 0.0,
+                      "output_bytes": 0, "dropped_bytes": 0}
             self.report["cells"].append(record)
             if not cell.source.strip():
                 record.update(status="ok", reason="empty cell")
@@ -386,6 +511,12 @@ class Driver:
             if time.monotonic() >= self.deadline - 1:
                 record["reason"] = "not run: the notebook's time limit was reached"
                 self.report["deadline_hit"] = True
+                self.save()
+                continue
+            if self.cpu_left <= 0:
+                record["reason"] = (f"not run: the notebook used its {float(self.cfg['notebook_cpu_seconds']):g} s "
+                                    "of CPU time")
+                self.report["cpu_exhausted"] = True
                 self.save()
                 continue
             problem = self.ensure_kernel()
@@ -396,6 +527,7 @@ class Driver:
             self.report["current"] = idx
             self.save()
             self.run_cell(cell, record)
+            self.cpu_left -= record["cpu_seconds"]
             self.report["current"] = None
             self.save()
         self.kill_kernel()
@@ -403,14 +535,23 @@ class Driver:
         self.report["seconds"] = round(time.monotonic() - self.t0, 3)
         self.save()
 
+    def _limits(self, t_start):
+        """(CPU-seconds limit, wall-clock end, what to say when it is hit) for the cell starting now."""
+        cell_cpu = float(self.cfg["cell_cpu_seconds"])
+        cpu = min(cell_cpu, max(0.5, self.cpu_left))
+        by_notebook = cpu < cell_cpu
+        wall_end = min(t_start + self.wall_factor * cpu + 5.0, self.deadline - 1)
+        what = (f"the notebook's CPU time ran out during this cell ({float(self.cfg['notebook_cpu_seconds']):g} s)"
+                if by_notebook else f"the cell used more than its {cpu:g} s of CPU time")
+        return cpu, max(t_start + 0.5, wall_end), what
+
     def run_cell(self, cell, record):
         kernel = self.kernel
         kc = kernel.kc
         t_start = time.monotonic()
-        limit = min(float(self.cfg["cell_seconds"]), max(0.5, self.deadline - t_start - 1))
-        by_deadline = limit < float(self.cfg["cell_seconds"])
-        what = ("the notebook's time limit ran out during this cell" if by_deadline
-                else f"the cell ran over its {limit:g} s time limit")
+        cpu0 = kernel.cpu_seconds()
+        cpu_limit, wall_end, what = self._limits(t_start)
+        grace = float(self.cfg["interrupt_grace_seconds"])
         cap = Caps(min(int(self.cfg["cell_output_bytes"]), max(0, self.output_left)))
         cell.outputs = []
         cell.execution_count = None
@@ -418,19 +559,17 @@ class Driver:
         reply = None
         idle = False
         reply_at = None
-        end = t_start + limit
-        interrupted_at = None
+        interrupted = None            # (cpu, wall) when the kernel was interrupted
         clear_pending = False
         iopub_lost = False
+        next_cpu_read = 0.0
+        used = 0.0
         while True:
             now = time.monotonic()
             if reply is not None and (idle or now - (reply_at or now) > (0.5 if iopub_lost else 4.0)):
                 break
             if kernel.iopub_lost():
-                try:  # a dying kernel drops its connections too: that is not an oversize message
-                    kernel.proc.wait(timeout=0.3)
-                except subprocess.TimeoutExpired:
-                    pass
+                kernel.wait(0.3)   # a dying kernel drops its connections too: that is not an oversize message
                 if not kernel.alive():
                     continue
                 iopub_lost = True
@@ -439,15 +578,21 @@ class Driver:
             if not kernel.alive():
                 record.update(status="kernel_died", reason=kernel.death_reason())
                 break
-            if now >= end:
-                if by_deadline:
+            if now >= next_cpu_read:
+                used = kernel.cpu_seconds() - cpu0
+                next_cpu_read = now + 0.1
+            if interrupted is None and (used >= cpu_limit or now >= wall_end):
+                if now >= wall_end and used < cpu_limit:
+                    what = (f"the cell ran for {now - t_start:.0f} s of wall-clock time (the backstop) with "
+                            f"{used:.1f} s of CPU time: waiting for something that never came?")
+                if now >= self.deadline - 1.5:
                     self.report["deadline_hit"] = True
-                if interrupted_at is None:
-                    kernel.interrupt()
-                    interrupted_at = now
-                    end = now + float(self.cfg["interrupt_grace_seconds"])
-                    record.update(status="timeout", reason=f"{what}; it was interrupted")
-                    continue
+                kernel.interrupt()
+                interrupted = (used, now)
+                record.update(status="timeout", reason=f"{what}; it was interrupted")
+                continue
+            if interrupted is not None and (used - interrupted[0] >= grace
+                                            or now - interrupted[1] >= grace * self.wall_factor):
                 record.update(status="timeout",
                               reason=f"{what} and it did not stop when interrupted; the kernel was killed "
                                      "(later cells run in a fresh kernel)")
@@ -457,7 +602,7 @@ class Driver:
             for chan in (kc.iopub_channel, kc.shell_channel):
                 try:
                     msg = chan.get_msg(timeout=0 if got else 0.05)
-                except Exception:
+                except Exception:  # noqa: BLE001
                     continue
                 got = True
                 if msg.get("parent_header", {}).get("msg_id") != msg_id:
@@ -485,6 +630,11 @@ class Driver:
                     if mtype == "error":
                         record["ename"] = short(content.get("ename", ""), 100)
                         record["evalue"] = short(content.get("evalue", ""))
+        record["cpu_seconds"] = round(max(0.0, kernel.cpu_seconds() - cpu0), 3)
+        self._finish_cell(cell, record, reply, kernel, iopub_lost, cap, interrupted is not None)
+        record["seconds"] = round(time.monotonic() - t_start, 3)
+
+    def _finish_cell(self, cell, record, reply, kernel, iopub_lost, cap, interrupted):
         if iopub_lost:
             cell.outputs.append(self.nbformat.v4.new_output(
                 "stream", name="stderr", text=f"\n[grader: an output message over "
@@ -492,7 +642,6 @@ class Driver:
             record["dropped_bytes"] += int(self.cfg["max_message_bytes"])
             if self.kernel is not None and self.kernel.alive():
                 self.kernel.wait_ready(5.0)  # the new iopub socket is connected before the next cell
-        record["seconds"] = round(time.monotonic() - t_start, 3)
         record["output_bytes"] = cap.kept
         record["dropped_bytes"] += cap.dropped
         self.output_left -= cap.kept
@@ -515,19 +664,14 @@ class Driver:
                 record["status"] = "ok"
             payload = (reply or {}).get("payload") or []
             if any(isinstance(p, dict) and p.get("source") == "ask_exit" for p in payload):
-                # exit()/quit(): the kernel shuts itself down after answering.
-                try:
-                    kernel.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    pass
+                kernel.wait(5)      # exit()/quit(): the kernel shuts itself down after answering
             if not kernel.alive():
                 record.update(status="kernel_died", reason=kernel.death_reason())
-        elif record["status"] == "timeout" and self.kernel is not None and interrupted_at is not None:
+        elif record["status"] == "timeout" and self.kernel is not None and interrupted:
             record["ename"] = record["ename"] or "CellTimeout"
             record["evalue"] = record["evalue"] or record["reason"]
         if record["status"] == "kernel_died":
             record["ename"], record["evalue"] = "DeadKernel", record["reason"]
-            self.report["kernel_log"] = kernel.log.text()
             self.kill_kernel()
         if record["dropped_bytes"] and record["status"] == "ok":
             record["reason"] = (f"output truncated: {record['dropped_bytes']} bytes over the cap were dropped"
@@ -565,7 +709,7 @@ class Driver:
                 return
         try:
             cell.outputs.append(self.nbformat.v4.output_from_msg(msg))
-        except Exception:
+        except Exception:  # noqa: BLE001
             pass
 
 
@@ -603,12 +747,30 @@ def grade_id(cell):
     return short(gid, 200) if isinstance(gid, str) else None
 
 
-def main(argv):
+def main(argv, *, warm_backend=None, warm_seconds=None):
+    """Run the notebook of the config file ``argv[1]``; 0 when the driver finished.
+
+    warm_backend: the MPLBACKEND matplotlib was imported with (a warm start from the zygote);
+    None: a cold start. A cold driver stays light (its CPU rlimit is the students'); its
+    kernels, forked from it, import what the notebook imports, as a fresh interpreter would.
+    """
     with open(argv[1], encoding="utf-8") as f:
         cfg = json.load(f)
+    started = time.monotonic()
+    took = {}
+    if warm_backend is None:
+        sys.modules.setdefault("rfc3987_syntax", None)      # see warm_up()
+        import jupyter_client.blocking  # noqa: F401
+        import nbformat  # noqa: F401
+
+        warm_backend = os.environ.get("MPLBACKEND")
+        warm_seconds = round(time.monotonic() - started, 3)
     # SIGINT keeps its default here: an ignored SIGINT would be inherited by the kernel, which
     # then could not be interrupted. Interrupts go to the kernel's own session only.
-    driver = Driver(cfg)
+    driver = Driver(cfg, warm_backend)
+    driver.report["timings"]["driver_imports"] = warm_seconds or 0.0
+    if took:
+        driver.report["timings"]["slow_imports"] = took
     try:
         driver.run()
     except BaseException as err:
@@ -616,7 +778,7 @@ def main(argv):
         try:
             driver.kill_kernel()
             driver.save()
-        except Exception:
+        except Exception:  # noqa: BLE001
             pass
         raise
     return 0

@@ -36,9 +36,13 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from .zygote import Zygote
 
 from . import sandbox
+from . import zygote as zygote_mod
 from .sandbox import Limits, SANDBOX_HOME
 
 __all__ = ["CellResult", "RunReport", "run_notebook", "MAX_NOTEBOOK_BYTES"]
@@ -63,7 +67,8 @@ class CellResult:
     reason: str = ""           # one line for humans; "" when ok
     ename: str | None = None   # exception name, e.g. "NameError", "DeadKernel", "CellTimeout"
     evalue: str | None = None  # exception message, short
-    seconds: float = 0.0
+    seconds: float = 0.0       # wall-clock
+    cpu_seconds: float = 0.0   # the kernel's CPU time (what the cell limits count)
     output_bytes: int = 0      # output kept in the executed notebook
     dropped_bytes: int = 0     # output beyond the caps, not kept
 
@@ -88,6 +93,9 @@ class RunReport:
     isolated: bool = False
     warnings: list[str] = field(default_factory=list)
     attempts: int = 0          # sandbox launches
+    warm: bool = False         # the driver was forked from the zygote (else started cold)
+    cpu_seconds: float = 0.0   # CPU time of the notebook's kernels
+    timings: dict = field(default_factory=dict)   # sandbox_start, spawn, driver_imports, kernel_start [...]
     log_tail: str = ""         # last lines of the sandbox's stdout/stderr (student-influenced)
     kernel_log: str = ""       # last lines of the kernel's own stdout/stderr (student-influenced)
 
@@ -103,6 +111,7 @@ def run_notebook(
     readonly_paths: Sequence[str | Path] | None = None,
     use_bwrap: bool | None = None,
     uid: int | None = None,
+    zygote: "Zygote | None | bool" = None,
 ) -> RunReport:
     """Execute ``notebook_path`` in a sandbox, cell by cell; never raises for student faults.
 
@@ -114,6 +123,8 @@ def run_notebook(
     use_bwrap: None: bwrap when it works, else the loudly warned fallback; False: force the
         fallback; True: bwrap or RuntimeError.
     uid: the unprivileged uid to run as (root hosts); default ``sandbox.allocate_uid()``.
+    zygote: the warm interpreter to fork the driver from (``autograder.zygote``); None: this
+        process's shared one; False: start the driver cold (as the fallback always does).
     """
     t0 = time.monotonic()
     notebook_path = Path(notebook_path)
@@ -142,6 +153,7 @@ def run_notebook(
     if not isolated:
         sandbox.warn_not_isolated("; ".join(why) if use_bwrap is None else "fallback forced")
     run_uid = uid if uid is not None else sandbox.allocate_uid()
+    warm = _warm_zygote(zygote, limits, env_extra) if isolated else None
 
     # Layout. scratch: 0711 so a fallback uid can reach home/ and host/ by name only.
     os.chmod(scratch, 0o711)
@@ -181,6 +193,7 @@ def run_notebook(
     final_status, final_reason = "ok", ""
     while True:
         report.attempts += 1
+        cpu_used = sum(c.cpu_seconds for c in results.values())
         cfg = {
             "notebook": f"{inner_host}/submission.ipynb",
             "home": inner_home,
@@ -190,7 +203,10 @@ def run_notebook(
             "start_cell": start_cell,
             "attempt": report.attempts,
             "deadline_seconds": max(1.0, deadline - time.monotonic() - 3.0),
-            "cell_seconds": float(limits.cell_seconds),
+            "cell_cpu_seconds": float(limits.cell_cpu_seconds),
+            "notebook_cpu_seconds": float(limits.notebook_cpu_seconds),
+            "cpu_used": cpu_used,
+            "wall_factor": float(limits.wall_factor),
             "interrupt_grace_seconds": float(limits.interrupt_grace_seconds),
             "kernel_start_seconds": float(limits.kernel_start_seconds),
             "kernel_restarts": int(limits.kernel_restarts),
@@ -201,7 +217,8 @@ def run_notebook(
             "kill_strays": True,  # decided below, once the plan is known
         }
         cfg_name = f"config-{report.attempts}.json"
-        argv = [sys.executable, "-I", f"{inner_host}/_driver.py", f"{inner_host}/{cfg_name}"]
+        driver_argv = [f"{inner_host}/_driver.py", f"{inner_host}/{cfg_name}"]
+        argv = [sys.executable, "-I", *driver_argv] if warm is None else [sys.executable, "-I", "-S", "-c", HOLDER]
         binds = dict(ro_binds)
         if isolated:
             binds[f"{INNER}/{cfg_name}"] = host / cfg_name
@@ -214,13 +231,28 @@ def run_notebook(
         for w in plan.warnings:
             if w not in report.warnings:
                 report.warnings.append(w)
-        outcome, detail, tail = _supervise(plan, home, limits, deadline)
+        launch = _Launch(plan, home, limits, deadline, report.timings)
+        if warm is not None:
+            try:
+                spawn = zygote_mod.write_spawn_file(host / f"spawn-{report.attempts}.json", uid=plan.launch["uid"],
+                                                    rlimits=plan.launch["rlimits"], env=plan.launch["env"],
+                                                    cwd=plan.launch["cwd"], argv=driver_argv)
+                outcome, detail, tail = launch.warm(warm, spawn)
+            except (zygote_mod.CannotJoin, zygote_mod.ZygoteError) as err:
+                report.warnings.append(f"started cold: {err}")
+                warm = None
+                report.attempts -= 1
+                (host / cfg_name).unlink()
+                continue
+        else:
+            outcome, detail, tail = launch.cold()
         report.log_tail = tail
         if plan.uid is not None and not plan.pid_namespace:
             sandbox.kill_uid(plan.uid)
         data, problem = _read_report(home, REPORT_BYTES, attempt=report.attempts)
         if data is not None:
             report.kernel_log = data.get("kernel_log", "")[-4000:] if isinstance(data.get("kernel_log"), str) else ""
+            _merge_timings(report.timings, data.get("timings"))
             for cell in data["cells"]:
                 if cell["index"] in code_cells and cell["index"] >= start_cell:
                     results[cell["index"]] = _cell_result(cell, code_cells)
@@ -231,7 +263,8 @@ def run_notebook(
                                               reason="the notebook's time limit ran out during this cell",
                                               ename="NotebookTimeout")
             final_status = "timeout"
-            final_reason = f"the notebook ran over its {limits.wall_seconds:g} s time limit; the sandbox was killed"
+            final_reason = (f"the notebook ran over its {limits.wall_seconds:g} s wall-clock backstop; "
+                            "the sandbox was killed")
             break
         if outcome == "disk_limit":
             final_status, final_reason = "disk_limit", detail
@@ -249,7 +282,10 @@ def run_notebook(
         if data["finished"]:
             if data["deadline_hit"]:
                 final_status = "timeout"
-                final_reason = f"the notebook ran over its {limits.wall_seconds:g} s time limit"
+                final_reason = f"the notebook ran over its {limits.wall_seconds:g} s wall-clock backstop"
+            elif data["cpu_exhausted"]:
+                final_status = "timeout"
+                final_reason = f"the notebook used its {limits.notebook_cpu_seconds:g} s of CPU time"
             break
         # The driver died while a cell ran (killed by the cell, most likely): record that cell
         # and relaunch a fresh sandbox after it, so the rest of the notebook is still graded.
@@ -272,7 +308,7 @@ def run_notebook(
             break
         if time.monotonic() >= deadline - 2:
             final_status = "timeout"
-            final_reason = f"the notebook ran over its {limits.wall_seconds:g} s time limit"
+            final_reason = f"the notebook ran over its {limits.wall_seconds:g} s wall-clock backstop"
             break
         start_cell = min(later)
 
@@ -288,8 +324,39 @@ def run_notebook(
     report.status = final_status
     report.reason = final_reason + ("; " + _summary(report.cells) if final_reason else _summary(report.cells))
     report.isolated = isolated
+    report.warm = warm is not None
+    report.cpu_seconds = round(sum(c.cpu_seconds for c in report.cells), 3)
     report.seconds = round(time.monotonic() - t0, 3)
     return report
+
+
+# The program of a warm run's holder sandbox: it only keeps the namespaces alive (the driver is
+# forked into them by the zygote) until the host kills the sandbox. It is the namespace's pid 1
+# (bwrap --as-pid-1): nothing inside can signal it (not even the driver's kill(-1) of strays),
+# and it reaps the orphans that student code leaves behind.
+HOLDER = "import os, signal\nsignal.signal(signal.SIGCHLD, signal.SIG_IGN)\nos.write(1, b'R')\nos.read(0, 1)\n"
+
+
+def _warm_zygote(zygote, limits: Limits, env_extra) -> "Zygote | None":
+    """The zygote to fork from, or None for a cold start (AUTOGRADER_ZYGOTE=0 forces that)."""
+    if zygote is False or os.environ.get("AUTOGRADER_ZYGOTE", "").strip().lower() in ("0", "no", "false", "off"):
+        return None
+    if zygote is None:
+        backend = (env_extra or {}).get("MPLBACKEND") or "module://matplotlib_inline.backend_inline"
+        zygote = zygote_mod.shared(threads=int(limits.threads), mpl_backend=backend)
+    return None if zygote.joinable is False else zygote
+
+
+def _merge_timings(into: dict, timings) -> None:
+    if not isinstance(timings, dict):
+        return
+    for key in ("driver_imports",):
+        v = timings.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            into[key] = into.get(key, 0.0) + float(v)
+    starts = timings.get("kernel_start")
+    if isinstance(starts, list):
+        into.setdefault("kernel_start", []).extend(float(x) for x in starts[:20] if isinstance(x, (int, float)))
 
 
 # ------------------------------------------------------------------------------------------
@@ -421,49 +488,149 @@ class _Tail:
         return self.data.decode("utf-8", errors="replace")
 
 
-def _supervise(plan: sandbox.SandboxPlan, home: Path, limits: Limits, deadline: float) -> tuple[str, str, str]:
-    """Run the sandbox until it exits, the wall clock runs out, or it writes too much.
+class _Launch:
+    """One launch of the sandbox, supervised until its driver exits, the wall-clock backstop
+    runs out, or it writes too much. ``cold()`` / ``warm()`` return (outcome, detail, output
+    tail): outcome "exited" (detail: the driver's exit status), "timeout", "disk_limit"
+    (detail: why)."""
 
-    Returns (outcome, detail, output tail): outcome "exited" (detail: exit status), "timeout",
-    "disk_limit" (detail: why).
-    """
-    proc = subprocess.Popen(plan.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
-    tail = _Tail(proc.stdout)
-    outcome, detail = "exited", ""
-    next_disk = time.monotonic() + 1.0
-    try:
+    def __init__(self, plan: sandbox.SandboxPlan, home: Path, limits: Limits, deadline: float, timings: dict):
+        self.plan, self.home, self.limits, self.deadline, self.timings = plan, home, limits, deadline, timings
+
+    def cold(self) -> tuple[str, str, str]:
+        """bwrap runs the launcher, which execs ``python -I _driver.py CONFIG``."""
+        t = time.monotonic()
+        proc = subprocess.Popen(self.plan.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        self.timings["sandbox_start"] = self.timings.get("sandbox_start", 0.0) + round(time.monotonic() - t, 3)
+        tail = _Tail(proc.stdout)
+        try:
+            outcome, detail = self._watch(lambda timeout: _wait_proc(proc, timeout))
+        finally:
+            _kill_session(proc)
+        return outcome, detail, tail.text()
+
+    def warm(self, zygote: "Zygote", spawn_file: Path) -> tuple[str, str, str]:
+        """bwrap runs a holder (the sandbox's namespaces, nothing else); the zygote forks the
+        driver into it. Raises zygote.CannotJoin when this host cannot do that."""
+        t = time.monotonic()
+        info_r, info_w = os.pipe()
+        cmd = self.plan.command[:1] + ["--info-fd", str(info_w), "--as-pid-1"] + self.plan.command[1:]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                pass_fds=(info_w,), start_new_session=True)
+        os.close(info_w)
+        log_r, log_w = os.pipe()
+        tail = _Tail(os.fdopen(log_r, "rb"))
+        spawned = None
+        try:
+            target = _holder_ready(proc, info_r, min(60.0, max(5.0, self.deadline - time.monotonic())))
+            self.timings["sandbox_start"] = self.timings.get("sandbox_start", 0.0) + round(time.monotonic() - t, 3)
+            t = time.monotonic()
+            zygote.wait_ready()
+            if time.monotonic() - t > 0.01:
+                self.timings["zygote_wait"] = self.timings.get("zygote_wait", 0.0) + round(time.monotonic() - t, 3)
+            t = time.monotonic()
+            spawned = zygote.spawn(spawn_file, target, log_w)
+            os.close(log_w)
+            log_w = -1
+            self.timings["spawn"] = self.timings.get("spawn", 0.0) + round(time.monotonic() - t, 3)
+            box: dict = {}
+
+            def wait(timeout):
+                if "end" not in box:
+                    message = spawned.wait(timeout)
+                    if message is None:
+                        return None
+                    box["end"] = message
+                if box["end"].get("join"):
+                    zygote.joinable = False
+                    raise zygote_mod.CannotJoin(box["end"]["error"])
+                if "error" in box["end"]:
+                    return box["end"]["error"]
+                if zygote.joinable is None:
+                    zygote.joinable = True
+                return box["end"]["status"]
+
+            outcome, detail = self._watch(wait)
+        finally:
+            if log_w >= 0:
+                os.close(log_w)
+            os.close(info_r)
+            _kill_session(proc)
+            if spawned is not None:
+                spawned.close()
+        return outcome, detail, tail.text()
+
+    def _watch(self, wait) -> tuple[str, str]:
+        """Poll ``wait(timeout)`` (the exit status, or None while running) against the clock and the disk."""
+        next_disk = time.monotonic() + 1.0
         while True:
-            try:
-                code = proc.wait(timeout=0.25)
-                detail = str(code)
-                break
-            except subprocess.TimeoutExpired:
-                pass
+            code = wait(0.25)
+            if code is not None:
+                return "exited", str(code)
             now = time.monotonic()
-            if now >= deadline:
-                outcome = "timeout"
-                break
+            if now >= self.deadline:
+                return "timeout", ""
             if now >= next_disk:
-                over = _disk_over(home, limits)
+                over = _disk_over(self.home, self.limits)
                 if over:
-                    outcome, detail = "disk_limit", over
-                    break
+                    return "disk_limit", over
                 next_disk = time.monotonic() + 1.0
-    finally:
-        if proc.poll() is None:
-            # bwrap: killing it (and its session) tears down the pid namespace, so every process
-            # of the sandbox dies; the fallback relies on the process group and kill_uid().
-            for target in (lambda: os.killpg(proc.pid, 9), lambda: proc.kill()):
-                try:
-                    target()
-                except OSError:
-                    pass
+
+
+def _wait_proc(proc: subprocess.Popen, timeout: float):
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _holder_ready(proc: subprocess.Popen, info_fd: int, timeout: float) -> int:
+    """The host pid of the holder sandbox's init, once its mounts are in place (the holder said 'R')."""
+    import select
+
+    end = time.monotonic() + timeout
+    info = b""
+    while not info.rstrip().endswith(b"}"):
+        ready, _, _ = select.select([info_fd], [], [], max(0.0, end - time.monotonic()))
+        chunk = os.read(info_fd, 4096) if ready else b""
+        if not chunk:
+            raise zygote_mod.ZygoteError(f"the sandbox did not start: {_proc_error(proc)}")
+        info += chunk
+    ready, _, _ = select.select([proc.stdout], [], [], max(0.0, end - time.monotonic()))
+    if not ready or proc.stdout.read(1) != b"R":
+        raise zygote_mod.ZygoteError(f"the sandbox did not start: {_proc_error(proc)}")
+    return int(json.loads(info)["child-pid"])
+
+
+def _proc_error(proc: subprocess.Popen) -> str:
+    _kill_session(proc)
+    try:
+        text = proc.stderr.read(4000).decode(errors="replace").strip()
+    except (OSError, ValueError):
+        text = ""
+    return text.splitlines()[-1] if text else f"exit status {proc.returncode}"
+
+
+def _kill_session(proc: subprocess.Popen) -> None:
+    """Kill bwrap and its session: that tears down the pid namespace, so every process of the
+    sandbox dies; the fallback relies on the process group and kill_uid()."""
+    if proc.poll() is None:
+        for target in (lambda: os.killpg(proc.pid, 9), lambda: proc.kill()):
             try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
+                target()
+            except OSError:
                 pass
-    return outcome, detail, tail.text()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
 
 
 def _disk_over(home: Path, limits: Limits) -> str:
@@ -541,7 +708,8 @@ def _read_report(home: Path, cap: int, attempt: int) -> tuple[dict | None, str]:
         cells.append(c)
     cur = data.get("current")
     return {"cells": cells, "finished": data.get("finished") is True,
-            "deadline_hit": data.get("deadline_hit") is True,
+            "deadline_hit": data.get("deadline_hit") is True, "cpu_exhausted": data.get("cpu_exhausted") is True,
+            "timings": data.get("timings") if isinstance(data.get("timings"), dict) else {},
             "current": cur if isinstance(cur, int) else None,
             "kernel_log": data.get("kernel_log") if isinstance(data.get("kernel_log"), str) else "",
             "events": [e[:300] for e in data.get("events", []) if isinstance(e, str)][-20:]
@@ -558,6 +726,7 @@ def _cell_result(c: dict, code_cells: dict[int, str | None]) -> CellResult:
     return CellResult(index=c["index"], grade_id=code_cells.get(c["index"]), status=c["status"],
                       reason=text(c.get("reason")) or "", ename=text(c.get("ename"), 100),
                       evalue=text(c.get("evalue")), seconds=float(number(c.get("seconds"))),
+                      cpu_seconds=float(number(c.get("cpu_seconds"))),
                       output_bytes=int(number(c.get("output_bytes"))),
                       dropped_bytes=int(number(c.get("dropped_bytes"))))
 

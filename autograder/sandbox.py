@@ -72,9 +72,10 @@ NOT_ISOLATED_WARNING = (
 class Limits:
     """Resource limits for one notebook run. Defaults: see docs/sandbox.md for the measurements."""
 
-    wall_seconds: float = 1200.0        # the whole notebook; the host kills the sandbox after this
-    cell_seconds: float = 600.0         # one cell; then the kernel is interrupted (SIGINT) ...
-    interrupt_grace_seconds: float = 5.0  # ... and killed if still busy this long after
+    notebook_cpu_seconds: float = 1200.0  # CPU seconds all the notebook's kernels may use together
+    cell_cpu_seconds: float = 600.0     # CPU seconds one cell may use; then the kernel is interrupted ...
+    interrupt_grace_seconds: float = 5.0  # ... and killed if still busy this long (CPU) after
+    wall_factor: float = 4.0            # wall-clock backstops: this many times each CPU limit
     kernel_start_seconds: float = 60.0  # a kernel that is not ready by then counts as dead
     cpu_seconds: int = 1200             # RLIMIT_CPU, per process (SIGXCPU, then SIGKILL 5 s later)
     memory_bytes: int = 4 * GiB         # RLIMIT_DATA, per process: heap and anonymous mappings
@@ -91,6 +92,11 @@ class Limits:
     threads: int = 1                    # OMP/MKL/OPENBLAS/NUMEXPR/VECLIB_..._NUM_THREADS
     kernel_restarts: int = 8            # fresh kernels after deaths and kills, per sandbox
     sandbox_restarts: int = 3           # relaunches of the whole sandbox after its driver died
+
+    @property
+    def wall_seconds(self) -> float:
+        """The whole notebook's wall-clock backstop: the host kills the sandbox after this."""
+        return self.notebook_cpu_seconds * self.wall_factor
 
     def rlimits(self, *, nproc_base: int = 0) -> list[tuple[str, int, int]]:
         """(resource name, soft, hard) triples for the launcher; -1 means unlimited."""
@@ -377,6 +383,7 @@ class SandboxPlan:
     """What ``plan_sandbox`` decided: the command and the facts the caller needs about it."""
 
     command: list[str]
+    launch: dict                 # the launcher's settings: uid, gid, rlimits, cwd, env
     isolated: bool               # bwrap namespaces in place
     uid: int | None              # the unprivileged uid inside, None when it stays the host's
     pid_namespace: bool          # processes inside cannot see or signal the host's
@@ -452,7 +459,7 @@ def plan_sandbox(
     }
     launcher = [python, "-I", "-S", "-c", LAUNCHER, json.dumps(config), *argv]
     if not use_bwrap:
-        return SandboxPlan(launcher, False, target_uid, False, inner_home, tuple(warnings))
+        return SandboxPlan(launcher, config, False, target_uid, False, inner_home, tuple(warnings))
 
     bwrap = bwrap_path()
     assert bwrap is not None
@@ -474,7 +481,7 @@ def plan_sandbox(
         cmd += ["--ro-bind", src, dest]
     # No --chdir: bwrap has dropped its capabilities by then; the launcher changes directory.
     cmd += ["--bind", str(workdir), SANDBOX_HOME, "--", *launcher]
-    return SandboxPlan(cmd, True, target_uid, True, inner_home, tuple(warnings))
+    return SandboxPlan(cmd, config, True, target_uid, True, inner_home, tuple(warnings))
 
 
 def sandbox_command(

@@ -7,12 +7,14 @@ result file on disk is always complete, and its presence means the item is done.
 
 Limits (``lesson_limits``): course.yml's ``budget_s`` is what nbgrader may take for the whole
 notebook on 2 idle cores. The sandbox runs torch on one thread, workers share the cores, and a
-faulty notebook may need fresh kernels, so the grader allows generously:
+faulty notebook may need fresh kernels, so the grader allows generously, in CPU time (what the
+student's code used, the same on an idle and on a busy machine):
 
-* one cell: ``max(30, 4 × budget_s)`` seconds, then it is interrupted (then killed);
-* the whole notebook: ``10 × budget_s + 30`` seconds (01_data: 180 s);
-* CPU seconds per process: the notebook's wall time + 30; memory: 4 GiB per process;
-* all three times are scaled by ``--time-factor``.
+* one cell: ``max(30, 4 × budget_s)`` CPU seconds, then it is interrupted (then killed);
+* the whole notebook: ``10 × budget_s + 30`` CPU seconds (01_data: 180 s);
+* wall-clock time only as a backstop against cells that wait for nothing: 4 × each of those;
+* CPU seconds per process (RLIMIT_CPU): the notebook's + 30; memory: 4 GiB per process;
+* all the times are scaled by ``--time-factor``.
 
 A cell that killed the kernel (``os._exit``, a segfault, the memory limit, a cell killed after
 a timeout) loses the state of every later cell. The grader then runs the notebook again with
@@ -37,6 +39,7 @@ from .judge import CellVerdict, GraderError, RunInfo, judge_cells
 from .plan import LessonPlan, load_plan, neutralized, prepare
 
 MAX_RERUNS = 2
+WALL_FACTOR = 4.0       # wall-clock backstops: this many times the CPU limits
 # Figures are drawn into the executed notebook (so the feedback shows the student's plots);
 # the runner's default, Agg, draws nothing. Costs about 0.3 s per figure.
 INLINE_PLOTS = "module://matplotlib_inline.backend_inline"
@@ -46,10 +49,10 @@ RESULT_FORMAT = 1
 def lesson_limits(budget_s: float, time_factor: float = 1.0):
     from autograder.sandbox import GiB, Limits
 
-    wall = (10.0 * budget_s + 30.0) * time_factor
-    cell = min(wall, max(30.0, 4.0 * budget_s) * time_factor)
-    return Limits(wall_seconds=wall, cell_seconds=cell, cpu_seconds=int(wall) + 30, memory_bytes=4 * GiB,
-                  threads=1, interrupt_grace_seconds=5.0)
+    notebook = (10.0 * budget_s + 30.0) * time_factor
+    cell = min(notebook, max(30.0, 4.0 * budget_s) * time_factor)
+    return Limits(notebook_cpu_seconds=notebook, cell_cpu_seconds=cell, wall_factor=WALL_FACTOR,
+                  cpu_seconds=int(notebook) + 30, memory_bytes=4 * GiB, threads=1, interrupt_grace_seconds=5.0)
 
 
 def item_seed(secret: int, student: str, lesson: str) -> int:
@@ -184,7 +187,8 @@ def _grade(item: dict, plan: LessonPlan) -> dict:
         while True:
             number = len(runs) + 1
             remaining = budget_end - time.monotonic()
-            run_limits = limits if number == 1 else replace(limits, wall_seconds=min(limits.wall_seconds, remaining))
+            run_limits = limits if number == 1 else replace(
+                limits, notebook_cpu_seconds=min(limits.notebook_cpu_seconds, remaining / limits.wall_factor))
             nb_file = scratch_root / f"in{number}" / f"{plan.lesson}.ipynb"
             nb_file.parent.mkdir()
             nb_file.write_text(json.dumps(nb_to_run))

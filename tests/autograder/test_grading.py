@@ -597,8 +597,9 @@ def test_seed_file_is_created_once_and_reused(tmp_path):
 
 def test_limits_follow_the_budget():
     lim = lesson_limits(15)
-    assert (lim.cell_seconds, lim.wall_seconds, lim.threads, lim.memory_bytes) == (60, 180, 1, 4 << 30)
-    assert lesson_limits(15, 0.25).cell_seconds == 15
+    assert (lim.cell_cpu_seconds, lim.notebook_cpu_seconds, lim.threads, lim.memory_bytes) == (60, 180, 1, 4 << 30)
+    assert lim.wall_seconds == 4 * 180                      # wall time: only a backstop
+    assert lesson_limits(15, 0.25).cell_cpu_seconds == 15
 
 
 def test_usage_errors_exit_2_with_one_line(tmp_path):

@@ -26,7 +26,7 @@ _why: list[str] = []
 BWRAP = sandbox.bwrap_available(why=_why)
 needs_bwrap = pytest.mark.skipif(not BWRAP, reason=f"bwrap unavailable: {'; '.join(_why)}")
 REPO = Path(__file__).resolve().parents[2]
-FAST = Limits(wall_seconds=120, cell_seconds=20, memory_bytes=2 << 30, max_processes=64,
+FAST = Limits(notebook_cpu_seconds=120, cell_cpu_seconds=20, memory_bytes=2 << 30, max_processes=64,
               interrupt_grace_seconds=3)
 
 
@@ -145,7 +145,7 @@ def hostile(tmp_path_factory):
     nb = write_notebook(tmp / "hostile.ipynb", [c for _, c in cells])
     try:
         report = run_notebook(nb, scratch_dir=tmp / "run", limits=Limits(
-            wall_seconds=150, cell_seconds=8, memory_bytes=2 << 30, max_processes=64,
+            notebook_cpu_seconds=150, cell_cpu_seconds=8, memory_bytes=2 << 30, max_processes=64,
             interrupt_grace_seconds=3))
     finally:
         server.close()
@@ -253,8 +253,9 @@ def test_wall_clock_limit_kills_a_frozen_sandbox(tmp_path):
         graded(save("_out = {'v': _np.ones(1)}", "q1"), "q1"),
         "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)\nimport time\ntime.sleep(100)",
         "print('never')"])
-    r = run_notebook(nb, scratch_dir=tmp_path / "run", limits=Limits(wall_seconds=7, cell_seconds=60))
-    assert r.status == "timeout" and "7 s time limit" in r.reason
+    r = run_notebook(nb, scratch_dir=tmp_path / "run",
+                     limits=Limits(notebook_cpu_seconds=7, wall_factor=1, cell_cpu_seconds=60))
+    assert r.status == "timeout" and "7 s wall-clock backstop" in r.reason
     assert 6.5 <= r.seconds < 20
     cells = by_index(r)
     assert cells[0].status == "ok" and cells[1].status == "timeout" and cells[2].status == "skipped"
@@ -267,7 +268,7 @@ def test_disk_limit(tmp_path):
         "import os, time\nfor i in range(200):\n    with open(f'junk{i}', 'wb') as f:\n"
         "        f.write(b'x' * (1 << 20))\ntime.sleep(30)",
         "print('never')"])
-    r = run_notebook(nb, scratch_dir=tmp_path / "run", limits=Limits(wall_seconds=60, disk_bytes=64 << 20))
+    r = run_notebook(nb, scratch_dir=tmp_path / "run", limits=Limits(notebook_cpu_seconds=60, disk_bytes=64 << 20))
     assert r.status == "disk_limit" and "bytes were written" in r.reason
     assert r.seconds < 30 and r.cells[1].status == "skipped"
 
@@ -285,7 +286,7 @@ def test_forged_report_and_hostile_collect_files(tmp_path):
         "np.savez(d + '/../escape.npz', a=np.ones(3))",
         "import os\nr = os.path.expanduser('~/.grader/report.json')\nos.unlink(r)\n"
         "os.symlink('/etc/passwd', r)\nos.kill(os.getppid(), 9)"])
-    r = run_notebook(nb, scratch_dir=tmp_path / "run", limits=Limits(wall_seconds=60, collect_bytes=16 << 20))
+    r = run_notebook(nb, scratch_dir=tmp_path / "run", limits=Limits(notebook_cpu_seconds=60, collect_bytes=16 << 20))
     assert r.status == "crashed" and "report" in r.reason
     assert set(r.collected) == {"q_ok"}
     assert set(r.rejected) == {"q_link.npz", "q_obj.npz", "q_junk.npz", "q_fifo.npz", "q_bomb.npz"}
@@ -317,7 +318,7 @@ def test_scratch_dir_must_be_empty(tmp_path):
 def test_cpu_time_limit_kills_the_kernel_and_the_next_cell_runs(tmp_path):
     nb = write_notebook(tmp_path / "cpu.ipynb", ["while True:\n    pass", "print('next')"])
     r = run_notebook(nb, scratch_dir=tmp_path / "run",
-                     limits=Limits(wall_seconds=60, cell_seconds=30, cpu_seconds=2))
+                     limits=Limits(notebook_cpu_seconds=60, cell_cpu_seconds=30, cpu_seconds=2))
     first, second = r.cells
     assert first.status == "kernel_died" and "SIGXCPU" in first.reason
     assert first.seconds < 15 and second.status == "ok"

@@ -1,0 +1,432 @@
+"""A warm interpreter that forks each notebook's driver into that notebook's own, fresh sandbox.
+
+Starting Python, importing torch, numpy, matplotlib, IPython and ipykernel, and starting a
+kernel cost 3 to 4 s per notebook, more than most lessons' own cells. The zygote pays them
+once per grading worker: it imports ``autograder._driver.WARM`` and then only forks.
+
+Per notebook (``Zygote.spawn``), with a fresh bwrap sandbox already made by the runner (the
+"holder", whose namespaces are the notebook's sandbox):
+
+    zygote (host, warm; never runs student code, holds nothing of any student)
+      └─ helper (host pid namespace; trusted, tiny): reads the notebook's spawn file, joins the
+         │        holder's user/ipc/uts/net/pid/cgroup/mount namespaces and its root (setns,
+         │        chroot), then forks:
+         └─ driver (inside the sandbox's pid namespace): drops to the sandbox uid with no
+                    capabilities and no_new_privs, sets the rlimits, the environment, the cwd,
+                    and runs ``_driver.main``; its kernels are forks of itself (warm as well).
+
+Each student's code therefore starts from the zygote's state, which no student's code ever
+touched, in its own sandbox (own mounts, /tmp, /dev/shm, home, network, IPC, pid namespace,
+uid). When the runner kills the holder, the sandbox's pid namespace goes and every process
+in it with it. The zygote dies with its parent (``PR_SET_PDEATHSIG``) or when its socket
+closes. Where namespaces cannot be joined (a setuid bwrap on a host without unprivileged user
+namespaces), ``spawn`` raises ``CannotJoin`` and the runner starts the driver cold instead.
+
+Protocol on a Unix socket: the zygote sends ``{"ready": ..., "pid": ...}`` once warm; then
+per request ``{"target": holder pid or null, "spawn_file": host path}`` with two file
+descriptors attached (the notify pipe, and the pipe the driver's stdout and stderr go to), it
+forks the helper and answers ``{"pid": helper}``.
+The helper writes one JSON line to the notify pipe when the driver has ended:
+``{"status": exit status}`` or ``{"error": why, "join": true if setns failed}``.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+__all__ = ["Zygote", "Spawned", "CannotJoin", "ZygoteError", "shared", "zygote_env"]
+
+READY_SECONDS = 180.0             # importing torch on a very busy machine
+NAMESPACES = ("ipc", "uts", "net", "pid", "cgroup", "mnt")
+NS_GET_USERNS = 0xB701            # ioctl: the user namespace that owns a namespace
+CAPABILITY_VERSION_3 = 0x20080522
+
+
+class ZygoteError(RuntimeError):
+    """The zygote could not be started or stopped answering."""
+
+
+class CannotJoin(RuntimeError):
+    """This host cannot put a forked process into a bwrap sandbox (use a cold start)."""
+
+
+def zygote_env(threads: int = 1, mpl_backend: str = "module://matplotlib_inline.backend_inline") -> dict:
+    """The environment the zygote imports under: what import-time settings must match in the
+    kernels (thread counts, matplotlib's backend). Each driver replaces it with its own."""
+    n = str(int(threads))
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "MPLBACKEND": mpl_backend,
+           "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n,
+           "NUMEXPR_NUM_THREADS": n, "VECLIB_MAXIMUM_THREADS": n, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    for keep in ("HOME", "MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
+        if keep in os.environ:   # matplotlib's font cache, built once per host user
+            env[keep] = os.environ[keep]
+    return env
+
+
+@dataclass
+class Spawned:
+    """A driver forked into a sandbox: wait for it with ``wait``."""
+
+    helper_pid: int
+    notify: int                  # read end of the notify pipe
+
+    def wait(self, timeout: float) -> Optional[dict]:
+        """The helper's final message ({"status": ...} or {"error": ...}), or None on timeout.
+        A helper that died without a word gives {"error": "the spawn helper died"}."""
+        ready, _, _ = select.select([self.notify], [], [], max(0.0, timeout))
+        if not ready:
+            return None
+        data = b""
+        while True:
+            try:
+                chunk = os.read(self.notify, 4096)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        self.close()
+        try:
+            return json.loads(data.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return {"error": "the spawn helper died"}
+
+    def close(self) -> None:
+        if self.notify >= 0:
+            os.close(self.notify)
+            self.notify = -1
+
+
+class Zygote:
+    """Host side: start the warm process, ask it for drivers. Thread-safe; one per process is enough."""
+
+    def __init__(self, *, threads: int = 1, mpl_backend: str = "module://matplotlib_inline.backend_inline"):
+        self.threads, self.mpl_backend = threads, mpl_backend
+        self.joinable: Optional[bool] = None       # learnt from the first spawn into a sandbox
+        self._lock = threading.Lock()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.started = time.monotonic()
+        self.errors = tempfile.TemporaryFile()      # a file, not a pipe: nothing it says can block it
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "autograder.zygote", str(theirs.fileno()), str(os.getpid())],
+            env=zygote_env(threads, mpl_backend), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=self.errors, pass_fds=(theirs.fileno(),), start_new_session=True, cwd="/")
+        theirs.close()
+        self.sock = ours
+        self._ready: Optional[dict] = None
+        self.ready_seconds: Optional[float] = None
+
+    # ------------------------------------------------------------------ life cycle
+    def wait_ready(self, timeout: float = READY_SECONDS) -> dict:
+        """Block until the zygote has imported everything; its {"ready": {...}, "pid": ...}."""
+        with self._lock:
+            if self._ready is None:
+                self.sock.settimeout(timeout)
+                try:
+                    line = self._readline()
+                except (OSError, socket.timeout) as err:
+                    raise ZygoteError(f"the grading zygote did not start: {err}; {self._stderr()}") from None
+                if not line:
+                    raise ZygoteError(f"the grading zygote exited while starting: {self._stderr()}")
+                self._ready = json.loads(line)
+                self.ready_seconds = round(time.monotonic() - self.started, 3)
+        return self._ready
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        self.errors.close()
+
+    def _stderr(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.errors.seek(0)
+            text = self.errors.read()[-4000:].decode(errors="replace").strip()
+        except (OSError, ValueError):
+            text = ""
+        return text.splitlines()[-1][:300] if text else f"exit status {self.proc.poll()}"
+
+    def _readline(self) -> bytes:
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                return data
+            data += chunk
+        return data
+
+    # ------------------------------------------------------------------ spawning
+    def spawn(self, spawn_file: Path, target: Optional[int], log_fd: int) -> Spawned:
+        """Fork a driver that reads ``spawn_file`` (see ``write_spawn_file``) into the sandbox
+        whose holder process is ``target`` (None: no sandbox, the unisolated fallback); its
+        stdout and stderr go to ``log_fd``."""
+        if target is not None and self.joinable is False:
+            raise CannotJoin("this host cannot join a bwrap sandbox from outside")
+        self.wait_ready()
+        r, w = os.pipe()
+        try:
+            with self._lock:
+                request = json.dumps({"target": target, "spawn_file": str(spawn_file)}).encode() + b"\n"
+                try:
+                    socket.send_fds(self.sock, [request], [w, log_fd])
+                    self.sock.settimeout(60)
+                    answer = json.loads(self._readline() or b"{}")
+                except (OSError, ValueError) as err:
+                    raise ZygoteError(f"the grading zygote stopped answering: {err}") from None
+        except BaseException:
+            os.close(r)
+            raise
+        finally:
+            os.close(w)
+        if "pid" not in answer:
+            os.close(r)
+            raise ZygoteError(f"the grading zygote could not fork: {answer.get('error', 'no answer')}")
+        os.set_blocking(r, False)
+        return Spawned(int(answer["pid"]), r)
+
+
+def write_spawn_file(path: Path, *, uid: Optional[int], rlimits, env: dict, cwd: str, argv: list) -> Path:
+    """What the helper and the driver need to know about one notebook (host-only, mode 0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"uid": uid, "rlimits": rlimits, "env": env, "cwd": cwd, "argv": argv}, f)
+    return path
+
+
+# ------------------------------------------------------------------------------------------
+# One zygote per process, started on first use
+# ------------------------------------------------------------------------------------------
+_shared: dict = {}
+_shared_lock = threading.Lock()
+
+
+def shared(threads: int = 1, mpl_backend: str = "module://matplotlib_inline.backend_inline") -> Zygote:
+    """This process's zygote for these import-time settings (started now if need be)."""
+    key = (int(threads), mpl_backend)
+    with _shared_lock:
+        z = _shared.get(key)
+        if z is None or not z.alive():
+            if z is not None:
+                z.close()
+            z = _shared[key] = Zygote(threads=threads, mpl_backend=mpl_backend)
+        return z
+
+
+@atexit.register
+def _close_shared() -> None:
+    for z in list(_shared.values()):
+        z.close()
+    _shared.clear()
+
+
+# ==========================================================================================
+# The zygote process itself: python -I -m autograder.zygote SOCKET_FD PARENT_PID
+# ==========================================================================================
+def _libc():
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        import ctypes
+
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _join(target: int) -> None:
+    """Enter the namespaces and the root of process ``target`` (the sandbox's holder)."""
+    import fcntl
+
+    libc = _libc()
+    fds = {n: os.open(f"/proc/{target}/ns/{n}", os.O_RDONLY) for n in NAMESPACES + ("user",)
+           if os.path.exists(f"/proc/{target}/ns/{n}")}
+    root = os.open(f"/proc/{target}/root", os.O_RDONLY | os.O_DIRECTORY)
+    mine = {n: os.stat(f"/proc/self/ns/{n}").st_ino for n in fds}
+    theirs = {n: os.fstat(fd).st_ino for n, fd in fds.items()}
+    order = []
+    owner = fcntl.ioctl(fds["ipc"], NS_GET_USERNS)      # the user namespace bwrap made (if any)
+    if os.fstat(owner).st_ino != mine["user"]:
+        order.append(("user namespace", owner))
+    order += [(n, fds[n]) for n in NAMESPACES if n in fds and theirs[n] != mine[n]]
+    if theirs["user"] != mine["user"] and theirs["user"] != os.fstat(owner).st_ino:
+        order.append(("nested user namespace", fds["user"]))   # bwrap --disable-userns
+    for name, fd in order:
+        _check(libc.setns(fd, 0), f"setns {name}")
+    os.fchdir(root)
+    os.chroot(".")
+    for fd in [*fds.values(), owner, root]:
+        os.close(fd)
+
+
+def _drop_privileges(uid: Optional[int]) -> None:
+    """No way back: another uid (root hosts) or no capabilities (user namespaces), no_new_privs."""
+    import ctypes
+
+    libc = _libc()
+    if os.geteuid() == 0 and uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    _check(libc.prctl(38, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+    for cap in range(64):                                # the bounding set, while CAP_SETPCAP lasts
+        if libc.prctl(24, cap, 0, 0, 0) != 0:           # PR_CAPBSET_DROP
+            break
+    _check(libc.capset(ctypes.byref(Header(CAPABILITY_VERSION_3, 0)), (Data * 2)()), "capset")
+    with open("/proc/self/status") as f:
+        eff = next(line.split()[1] for line in f if line.startswith("CapEff:"))
+    if int(eff, 16) != 0 or os.geteuid() == 0:
+        raise OSError("privileges could not be dropped")
+
+
+def _set_rlimits(rlimits) -> None:
+    import resource
+
+    for name, soft, hard in rlimits:
+        r = getattr(resource, name, None)
+        if r is None:
+            continue
+        cur_soft, cur_hard = resource.getrlimit(r)
+        inf = resource.RLIM_INFINITY
+        hard = cur_hard if hard < 0 else (hard if cur_hard == inf else min(hard, cur_hard))
+        soft = hard if soft < 0 else (soft if hard == inf else min(soft, hard))
+        resource.setrlimit(r, (soft, hard))
+
+
+def _helper(request: dict, notify: int, log: int, warm_backend: str) -> None:
+    """The forked helper: join, fork the driver, wait for it, report. Never returns."""
+    def say(message: dict) -> None:
+        try:
+            os.write(notify, json.dumps(message).encode() + b"\n")
+        except OSError:
+            pass
+
+    try:
+        _libc().prctl(1, signal.SIGKILL, 0, 0, 0)        # PR_SET_PDEATHSIG: die with the zygote
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        with open(request["spawn_file"], encoding="utf-8") as f:
+            spec = json.load(f)
+        if request.get("target") is not None:
+            try:
+                _join(int(request["target"]))
+            except OSError as err:
+                say({"error": f"cannot join the sandbox: {err}", "join": True})
+                os._exit(0)
+        pid = os.fork()
+        if pid == 0:
+            _driver_child(spec, notify, log, warm_backend)
+        os.close(log)
+        _, status = os.waitpid(pid, 0)
+        say({"status": os.waitstatus_to_exitcode(status)})
+    except BaseException as err:  # noqa: BLE001
+        say({"error": f"spawn helper: {type(err).__name__}: {err}"})
+    os._exit(0)
+
+
+def _driver_child(spec: dict, notify: int, log: int, warm_backend: str) -> None:
+    """Inside the sandbox now: become the notebook's driver. Never returns."""
+    code = 70
+    try:
+        os.close(notify)
+        os.setsid()
+        _libc().prctl(1, signal.SIGKILL, 0, 0, 0)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        _set_rlimits(spec["rlimits"])
+        _drop_privileges(spec.get("uid"))
+        os.umask(0o077)
+        os.chdir(spec["cwd"])
+        os.environ.clear()
+        os.environ.update(spec["env"])
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.closerange(3, 65536)
+        from autograder import _driver
+
+        sys.argv = list(spec["argv"])
+        code = _driver.main(sys.argv, warm_backend=warm_backend, warm_seconds=0.0)
+    except SystemExit as err:
+        code = err.code if isinstance(err.code, int) else 1
+    except BaseException:  # noqa: BLE001
+        code = 71
+    os._exit(code)
+
+
+def _serve(sock: socket.socket, parent: int) -> None:
+    _libc().prctl(1, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        return
+    started = time.monotonic()
+    from autograder import _driver
+
+    took = _driver.warm_up()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)            # helpers are reaped by the kernel
+    warm_backend = os.environ.get("MPLBACKEND", "")
+    sock.sendall(json.dumps({"ready": {"seconds": round(time.monotonic() - started, 3), "slow": took},
+                             "pid": os.getpid(), "threads": threading.active_count()}).encode() + b"\n")
+    buffer = b""
+    while True:
+        msg, fds, _, _ = socket.recv_fds(sock, 65536, 4)
+        if not msg:
+            return
+        buffer += msg
+        if not buffer.endswith(b"\n"):
+            for fd in fds:
+                os.close(fd)
+            continue
+        try:
+            request = json.loads(buffer)
+        except ValueError:
+            request = None
+        buffer = b""
+        if request is None or len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            sock.sendall(b'{"error": "malformed request"}\n')
+            continue
+        pid = os.fork()
+        if pid == 0:
+            sock.close()
+            _helper(request, fds[0], fds[1], warm_backend)
+        for fd in fds:
+            os.close(fd)
+        sock.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+if __name__ == "__main__":
+    _serve(socket.socket(fileno=int(sys.argv[1])), int(sys.argv[2]))
