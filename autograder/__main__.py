@@ -5,9 +5,10 @@
     python -m autograder release --check          exit 1 if solutions/ or lessons/ are out of date
     python -m autograder grade NOTEBOOK ...       autograde notebooks with nbgrader in a scratch
                                                   course; the lesson is the notebook's file name
-    python -m autograder grade SUBMISSIONS_DIR --out DIR [--jobs N]
-                                                  grade a class in sandboxes: grades.csv, grades.json,
-                                                  feedback HTML (docs/grading.md)
+    python -m autograder grade SUBMISSIONS_DIR --out DIR [--jobs N | --scheduler tcp://HOST:PORT]
+                                                  grade a class in sandboxes, here or on a Dask
+                                                  cluster: grades.csv, grades.json, feedback HTML
+                                                  (docs/grading.md)
     python -m autograder gradebook GRADES_DIR --course COURSE_DIR [--submissions DIR] [--lesson ID ...]
                                                   put those grades into an nbgrader course folder
                                                   (formgrader, generate_feedback, export); runs no
@@ -35,13 +36,13 @@ def main(argv=None) -> int:
 
     grading_cli.add_arguments(grade)
     gb = sub.add_parser("gradebook", help="import the grades into an nbgrader course folder (formgrader)")
-    from autograder.grading import gradebook as grading_gradebook
-
-    grading_gradebook.add_arguments(gb)
+    _gradebook_arguments(gb)
     args = parser.parse_args(argv)
 
     if args.command == "gradebook":
-        return grading_gradebook.run(args)
+        from autograder.grading import gradebook      # imports nbgrader (seconds): only here
+
+        return gradebook.run(args)
 
     if args.command == "release":
         from autograder import release
@@ -65,6 +66,17 @@ def main(argv=None) -> int:
         total_max += result.max_score
     print(f"total: {total:g} / {total_max:g} autograded points")
     return 0
+
+
+def _gradebook_arguments(parser) -> None:
+    parser.add_argument("grades_dir", type=Path, metavar="GRADES_DIR", help="the --out folder of the grade command")
+    parser.add_argument("--course", type=Path, required=True, metavar="COURSE_DIR",
+                        help="the nbgrader course folder to create or update")
+    parser.add_argument("--submissions", type=Path, metavar="DIR",
+                        help="the SUBMISSIONS_DIR that was graded (default: COURSE_DIR, i.e. its submitted/)")
+    parser.add_argument("--lesson", action="append", dest="lesson_ids", metavar="ID",
+                        help="import this lesson only (repeatable; default: every lesson graded)")
+    parser.add_argument("--solutions", type=Path, help="master notebooks (default: the course's solutions/)")
 
 
 def _release(release, args) -> int:

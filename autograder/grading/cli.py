@@ -1,17 +1,19 @@
 """``python -m autograder grade SUBMISSIONS_DIR --out DIR``: grade a class.
 
-    python -m autograder grade SUBMISSIONS_DIR --out DIR [--lesson ID ...] [--jobs N] [--seed N]
-                               [--force] [--time-factor F] [--data-dir DIR] [--solutions DIR]
+    python -m autograder grade SUBMISSIONS_DIR --out DIR [--lesson ID ...] [--jobs N | --scheduler ADDR]
+                               [--seed N] [--force] [--time-factor F] [--data-dir DIR] [--solutions DIR]
                                [--scratch DIR] [--no-progress] [--unsandboxed]
 
 Finds the submissions (``autograder.grading.discover``), makes one work item per student and
-lesson, grades the items over ``--jobs`` worker processes with a progress bar (each item:
-``autograder.grading.worker.grade_item``), then rebuilds ``grades.csv`` and ``grades.json``
-from the per-item results and prints a students × lessons table.
+lesson, grades the items on an engine (``engine.LocalEngine``: ``--jobs`` worker processes
+here; ``dask_engine.DaskEngine``: the workers of the Dask cluster at ``--scheduler``) with a
+progress bar, writing each result as it arrives (``engine.grade``), then rebuilds
+``grades.csv`` and ``grades.json`` from the per-item results and prints a students × lessons table.
 
 Exit status: 0 when grading worked (whatever the students scored), 1 when an item could not
-be graded (a grader error: see its reason) or a student folder was skipped, 2 for a usage
-error (one line on stderr), 130 when interrupted (what was finished is kept).
+be graded (a grader error: see its reason), a student folder was skipped, or the Dask
+scheduler went away, 2 for a usage error (one line on stderr), 130 (SIGINT) or 143 (SIGTERM)
+when interrupted (what was finished is kept; the same command resumes).
 """
 from __future__ import annotations
 
@@ -19,20 +21,17 @@ import argparse
 import fcntl
 import hashlib
 import json
-import multiprocessing
 import os
 import secrets
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import List, Optional
 
-from . import report
+from . import report, submissions
 from .discover import DiscoveryError, discover
 from .plan import PlanError, lesson_ids, load_plan
-from .worker import RESULT_FORMAT, grade_item, init_worker, item_seed
+from .worker import RESULT_FORMAT, error_result, item_seed, lesson_limits
 
 PROG = "python -m autograder grade"
 SEED_FILE = ".grading_seed"
@@ -48,7 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--out", type=Path, help="output folder: grades.csv, grades.json, feedback/, results/")
     g.add_argument("--lesson", action="append", dest="lesson_ids", metavar="ID",
                    help="grade this lesson (repeatable; default: every lesson some student submitted)")
-    g.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (default 1; one per core at most)")
+    g.add_argument("--jobs", "-j", type=int, default=None,
+                   help="worker processes on this machine (default 1; one per core at most)")
+    g.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="grade on the workers of this Dask distributed cluster instead (see docs/grading.md)")
     g.add_argument("--seed", type=int, help="the secret the check inputs are drawn from "
                    "(default: <out>/.grading_seed, created on the first run)")
     g.add_argument("--force", action="store_true", help="grade again items that already have a result")
@@ -109,13 +111,14 @@ def _fingerprint(lesson_plan, extra: str) -> str:
     course.yml's settings (its other lessons excluded). Anything else changed: use --force.
     """
     import yaml
-    from autograder.release import REPO
     from coursekit import checks
+
+    from .version import REPO
 
     h = hashlib.sha256(f"format {RESULT_FORMAT}\n{lesson_plan.digest}\n{extra}\n".encode())
     modules = sorted({checks.get(cid).module for c in lesson_plan.cells for cid in c.check_ids})
     files = [*sorted((REPO / "autograder" / "grading").glob("*.py")),
-             *(REPO / "autograder" / name for name in ("runner.py", "_driver.py", "sandbox.py")),
+             *(REPO / "autograder" / name for name in ("runner.py", "_driver.py", "sandbox.py", "zygote.py")),
              REPO / "coursekit" / "checks" / "__init__.py",
              *(REPO / "coursekit" / "checks" / f"{m}.py" for m in modules),
              *(REPO / "autograder" / "hidden" / f"{m}.py" for m in modules)]
@@ -131,21 +134,6 @@ def _fingerprint(lesson_plan, extra: str) -> str:
         settings = {k: v for k, v in course.items() if k not in ("lessons", "data")}
         h.update(json.dumps([settings, mine], sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
-
-
-def _sha256(path: Path) -> str:
-    from autograder.runner import MAX_NOTEBOOK_BYTES
-
-    if path.is_symlink():
-        return "symlink"
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_NOTEBOOK_BYTES + 1)
-    except FileNotFoundError:
-        return "missing"
-    except OSError as err:
-        return f"unreadable: {err.strerror}"
-    return hashlib.sha256(data).hexdigest()
 
 
 def _lock(out: Path):
@@ -166,8 +154,11 @@ def _run(args) -> int:
         raise UsageError(f"give one SUBMISSIONS_DIR, not {len(paths)} paths")
     if not Path(paths[0]).is_dir():
         raise UsageError(f"{paths[0]} is not a folder (SUBMISSIONS_DIR: <student>/<lesson>.ipynb, ...)")
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.jobs is not None and args.scheduler:
+        raise UsageError("--jobs is for grading on this machine; with --scheduler the cluster's workers grade")
+    args.jobs = args.jobs or 1
     if not args.time_factor > 0:
         raise UsageError("--time-factor must be positive")
     root = Path(paths[0]).resolve()
@@ -180,7 +171,7 @@ def _run(args) -> int:
     try:
         known = lesson_ids(solutions)
         subs, warnings = discover(root, known, only=args.lesson_ids, exclude=[out])
-        plans = {lesson: load_plan(lesson, solutions) for lesson in sorted({s.lesson for s in subs})}
+        plans = {lesson: load_plan(lesson, solutions, validate_checks="ids") for lesson in sorted({s.lesson for s in subs})}
     except (DiscoveryError, PlanError) as err:
         raise UsageError(str(err)) from None
     for lesson, p in plans.items():
@@ -191,9 +182,9 @@ def _run(args) -> int:
     if not subs:
         raise UsageError(f"no submissions found in {root} (expected <student>/<lesson>.ipynb, "
                          f"submitted/<student>/<lesson>/<lesson>.ipynb or an nbgrader inbound/ folder)")
-    data_dir = _data_dir(args.data_dir)
+    data_dir = None if args.scheduler else _data_dir(args.data_dir)
     allow_unsandboxed = bool(args.unsandboxed)
-    if not allow_unsandboxed:
+    if not allow_unsandboxed and not args.scheduler:
         from autograder import sandbox
 
         why: List[str] = []
@@ -208,7 +199,7 @@ def _run(args) -> int:
         os.close(lock)
 
 
-def _data_dir(given: Optional[Path]) -> str:
+def _data_dir(given: Optional[Path]) -> Optional[str]:
     from mnist_cnn.data import resolve_root
 
     root = Path(given).expanduser().resolve() if given else resolve_root()
@@ -225,14 +216,17 @@ def make_items(args, root: Path, out: Path, solutions: Optional[Path], subs, pla
                 for lesson, plan in plans.items()}
     items = []
     for s in subs:
+        limits = lesson_limits(plans[s.lesson].budget_s, args.time_factor)
         items.append({
             "student": s.student, "lesson": s.lesson, "path": str(s.path), "display_path": s.display(root),
             "layout": s.layout, "submitted_at": s.submitted_at, "notes": [s.note] if s.note else [],
-            "sha256": _sha256(s.path), "seed": item_seed(secret, s.student, s.lesson), "seed_id": seed_id,
-            "grader_version": versions[s.lesson], "out": str(out),
+            "sha256": submissions.fingerprint(root, s.path), "seed": item_seed(secret, s.student, s.lesson),
+            "seed_id": seed_id, "grader_version": versions[s.lesson],
             "solutions": str(solutions or plans[s.lesson].master.parent.parent),
             "data_dir": data_dir, "time_factor": args.time_factor, "scratch": str(args.scratch) if args.scratch else None,
-            "allow_unsandboxed": allow_unsandboxed})
+            "allow_unsandboxed": allow_unsandboxed,
+            # a worker stuck longer than both runs' backstops plus judging is stopped (local engine)
+            "max_seconds": 2 * limits.wall_seconds + 600})
     return items
 
 
@@ -244,29 +238,50 @@ def _is_done(item: dict, out: Path) -> bool:
 
 
 def _grade_all(args, root, out, solutions, subs, warnings, plans, data_dir, allow_unsandboxed) -> int:
+    from .engine import Interrupted, SchedulerLost, grade, on_signals
+
     items = make_items(args, root, out, solutions, subs, plans, data_dir, allow_unsandboxed)
     todo = [it for it in items if args.force or not _is_done(it, out)]
     cached = len(items) - len(todo)
     students = len({it["student"] for it in items})
-    print(f"grading {len(items)} notebooks ({students} students × {len(plans)} lessons) from {root} "
-          f"with {args.jobs} worker{'s' if args.jobs > 1 else ''}"
-          + (f"; {cached} already graded (use --force to grade them again)" if cached else ""), flush=True)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     t0 = time.monotonic()
-    interrupted = False
+    interrupted = lost = None
+    undo = on_signals()
+    engine = None
     try:
-        _run_pool(todo, args.jobs, out, progress=not args.no_progress and sys.stderr.isatty())
-    except KeyboardInterrupt:
-        interrupted = True
+        if todo:
+            engine = _engine(args, solutions, allow_unsandboxed)
+        where = engine.describe() if engine else "nothing to send"
+        print(f"grading {len(items)} notebooks ({students} students × {len(plans)} lessons) from {root} "
+              f"on {where}" + (f"; {cached} already graded (use --force to grade them again)" if cached else ""),
+              flush=True)
+        if todo:
+            grade(engine, todo, out, root, progress=not args.no_progress and sys.stderr.isatty())
+    except Interrupted as sig:
+        interrupted = sig.signum
+    except SchedulerLost as err:
+        lost = str(err)
+    finally:
+        if engine is not None:
+            try:
+                engine.close(now=interrupted is not None or lost is not None)
+            except Interrupted as sig:
+                interrupted = interrupted or sig.signum
+        undo()
+    if interrupted:
         print("\ninterrupted: the notebooks graded so far are kept; run the same command to finish", file=sys.stderr)
+    if lost:
+        print(f"{PROG}: {lost}; the notebooks graded so far are kept: run the same command again to finish",
+              file=sys.stderr)
     results = []
     for it in items:
         r = report.load_result(report.result_path(out, it["student"], it["lesson"]))
         if r is None:
-            if interrupted:
+            if interrupted or lost:
                 continue
-            r = _error_result(it, "grader error: no result was written for this notebook")
+            r = error_result(it, "grader error: no result was written for this notebook")
         results.append(r)
     lessons_order = [lesson for lesson in lesson_ids(solutions) if lesson in plans]
     report.write_class_files(out, results, lessons_order, warnings=warnings)
@@ -274,80 +289,25 @@ def _grade_all(args, root, out, solutions, subs, warnings, plans, data_dir, allo
     errors = [r for r in results if r.get("status") == "grader_error"]
     for r in errors:
         print(f"{r['student']} {r['lesson']}: {r.get('reason', '')}", file=sys.stderr)
-    print(f"{len(todo)} graded, {cached} unchanged, {len(errors)} grader error(s) in "
+    done = len(todo) - sum(1 for it in todo if report.load_result(report.result_path(out, it["student"], it["lesson"]))
+                           is None)
+    print(f"{done} graded, {cached} unchanged, {len(errors)} grader error(s) in "
           f"{time.monotonic() - t0:.1f} s; wrote {out / 'grades.csv'}, {out / 'grades.json'}, {out / 'feedback'}/")
     if interrupted:
-        return 130
+        return 128 + interrupted
     skipped = [w for w in warnings if w.startswith("skipped")]
-    return 1 if errors or skipped else 0
+    return 1 if errors or skipped or lost else 0
 
 
-def _error_result(item: dict, reason: str) -> dict:
-    return {"format": RESULT_FORMAT, "student": item["student"], "lesson": item["lesson"],
-            "submission": item.get("display_path"), "sha256": item.get("sha256"), "seed_id": item["seed_id"],
-            "grader_version": item["grader_version"], "status": "grader_error", "reason": reason,
-            "points": None, "max_points": None, "cells": [], "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+def _engine(args, solutions, allow_unsandboxed):
+    if args.scheduler:
+        from .dask_engine import DaskEngine, DaskUnusable
 
+        try:
+            return DaskEngine(args.scheduler, solutions=solutions, allow_unsandboxed=allow_unsandboxed,
+                              warn=lambda text: print(f"warning: {text}", file=sys.stderr))
+        except DaskUnusable as err:
+            raise UsageError(str(err)) from None
+    from .engine import LocalEngine
 
-def _run_pool(items: List[dict], jobs: int, out: Path, *, progress: bool, fn=grade_item) -> None:
-    """Grade ``items`` over ``jobs`` processes; a worker that dies costs only what it was grading.
-
-    fn: what a worker runs per item (``grade_item``; a picklable stand-in in tests).
-    """
-    if not items:
-        return
-    from tqdm import tqdm
-
-    ctx = multiprocessing.get_context("spawn")   # workers start clean: no torch threads inherited
-    bar = tqdm(total=len(items), desc="grading", unit="nb", file=sys.stderr, disable=not progress,
-               dynamic_ncols=True)
-    retry: List[dict] = []
-    try:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=ctx, initializer=init_worker) as pool:
-            futures = {pool.submit(fn, it): it for it in items}
-            try:
-                for fut in as_completed(futures):
-                    _settle(fut, futures[fut], out, bar, retry)
-            except KeyboardInterrupt:
-                # Stop now: cancel what has not started, end the workers (their sandboxes die
-                # with them; a result file is complete or absent, never half-written).
-                for f in futures:
-                    f.cancel()
-                for proc in list(getattr(pool, "_processes", None) or {}.values()):
-                    try:
-                        proc.terminate()
-                    except Exception:  # noqa: BLE001
-                        pass
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-        # A worker died (the grader's own process, not a sandbox): the pool is gone, and with
-        # it every item in flight. Grade those again, one per fresh process, so that only the
-        # item that kills its worker is lost.
-        for it in retry:
-            with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=init_worker) as pool:
-                fut = pool.submit(fn, it)
-                try:
-                    fut.result()
-                except BrokenProcessPool:
-                    report.write_json_atomic(report.result_path(out, it["student"], it["lesson"]), _error_result(
-                        it, "grader error: the grader's worker process died while grading this notebook"))
-                except Exception as err:  # noqa: BLE001
-                    report.write_json_atomic(report.result_path(out, it["student"], it["lesson"]),
-                                             _error_result(it, f"grader error: {type(err).__name__}: {err}"))
-            bar.update(1)
-    finally:
-        bar.close()
-
-
-def _settle(fut, item: dict, out: Path, bar, retry: List[dict]) -> None:
-    try:
-        summary = fut.result()
-    except BrokenProcessPool:
-        retry.append(item)
-        return
-    except Exception as err:  # noqa: BLE001 (pickling, ...): this item only
-        report.write_json_atomic(report.result_path(out, item["student"], item["lesson"]),
-                                 _error_result(item, f"grader error: {type(err).__name__}: {err}"))
-        summary = {"student": item["student"], "lesson": item["lesson"], "status": "grader_error"}
-    bar.set_postfix_str(f"{summary['student']} {summary['lesson']}: {summary.get('status')}", refresh=False)
-    bar.update(1)
+    return LocalEngine(args.jobs)

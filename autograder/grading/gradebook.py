@@ -290,7 +290,7 @@ def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=Non
             raise GradebookError(f"nbgrader generate_assignment {lesson} failed:\n{out.get('log', '')[-3000:]}")
     for r in results:
         student, lesson = r["student"], r["lesson"]
-        if r.get("status") in ("missing", "invalid_notebook"):
+        if r.get("status") in ("missing", "invalid_notebook", "refused"):
             summary["skipped"].append((student, lesson, r.get("reason") or r["status"]))
             log(f"{student} {lesson}: skipped ({r['status']}; 0 points in nbgrader too)")
             continue
@@ -351,17 +351,6 @@ def _import_one(api, Gradebook, r: dict, submissions: Path, course_dir: Path) ->
 # ------------------------------------------------------------------------------------------
 # The command
 # ------------------------------------------------------------------------------------------
-def add_arguments(parser) -> None:
-    parser.add_argument("grades_dir", type=Path, metavar="GRADES_DIR", help="the --out folder of the grade command")
-    parser.add_argument("--course", type=Path, required=True, metavar="COURSE_DIR",
-                        help="the nbgrader course folder to create or update")
-    parser.add_argument("--submissions", type=Path, metavar="DIR",
-                        help="the SUBMISSIONS_DIR that was graded (default: COURSE_DIR, i.e. its submitted/)")
-    parser.add_argument("--lesson", action="append", dest="lesson_ids", metavar="ID",
-                        help="import this lesson only (repeatable; default: every lesson graded)")
-    parser.add_argument("--solutions", type=Path, help="master notebooks (default: the course's solutions/)")
-
-
 def run(args) -> int:
     """0: everything graded was imported; 1: some notebook could not be; 2: usage error."""
     if not Path(args.grades_dir).is_dir():

@@ -102,9 +102,9 @@ def course_lessons() -> Dict[str, object]:
 
 
 def default_solutions_dir() -> Path:
-    from autograder.release import SOLUTIONS
+    from .version import REPO       # not autograder.release: it imports nbgrader (seconds)
 
-    return SOLUTIONS
+    return REPO / "solutions"
 
 
 def lesson_ids(solutions_dir: Optional[Path] = None) -> List[str]:
@@ -116,8 +116,11 @@ def lesson_ids(solutions_dir: Optional[Path] = None) -> List[str]:
     return [i for i in known if i in have] + [i for i in have if i not in known]
 
 
-def load_plan(lesson_id: str, solutions_dir: Optional[Path] = None, *, validate_checks: bool = True) -> LessonPlan:
-    """The grading plan of ``lesson_id`` from its master notebook; PlanError if unusable."""
+def load_plan(lesson_id: str, solutions_dir: Optional[Path] = None, *, validate_checks: bool | str = True) -> LessonPlan:
+    """The grading plan of ``lesson_id`` from its master notebook; PlanError if unusable.
+
+    validate_checks: True: every check exists and its hidden judges load; "ids": every check
+    exists (no judge imported); False: not checked (the workers, which judge anyway)."""
     root = Path(solutions_dir or default_solutions_dir())
     master = root / lesson_id / f"{lesson_id}.ipynb"
     try:
@@ -170,18 +173,20 @@ def load_plan(lesson_id: str, solutions_dir: Optional[Path] = None, *, validate_
     if not cells:
         raise PlanError(f"{master}: no graded cells")
     if validate_checks:
-        _validate_checks(plan)
+        _validate_checks(plan, hidden=validate_checks != "ids")
     return plan
 
 
-def _validate_checks(plan: LessonPlan) -> None:
+def _validate_checks(plan: LessonPlan, *, hidden: bool = True) -> None:
+    """Every check the master calls exists; with ``hidden``, its hidden judges load too (they
+    import the reference, torch: seconds; the grade command leaves that to its workers)."""
     from coursekit import checks
 
     for cell in plan.cells:
         for cid in cell.check_ids:
             try:
                 chk = checks.get(cid)
-                if chk.hidden:
+                if chk.hidden and hidden:
                     checks.load_hidden(chk)
             except checks.CheckFailed as err:
                 raise PlanError(f"{plan.master}: cell {cell.grade_id}: {str(err).splitlines()[0]}") from None

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
@@ -151,7 +152,7 @@ def summary_table(results: List[dict], lessons: List[str]) -> str:
             pts, mx = float(r.get("points") or 0), float(r.get("max_points") or 0)
             tot, tot_max = tot + pts, tot_max + mx
             mark = "*" if r.get("manual_max_points") and r.get("status") == "graded" else ""
-            tag = {"missing": " missing", "invalid_notebook": " invalid"}.get(r.get("status"), "")
+            tag = {"missing": " missing", "invalid_notebook": " invalid", "refused": " refused"}.get(r.get("status"), "")
             row.append(f"{pts:g}/{mx:g}{mark}{tag}")
         row.append(f"{tot:g}/{tot_max:g}")
         rows.append(row)
@@ -290,15 +291,23 @@ def clean_html(fragment) -> str:
                         protocols=["http", "https", "mailto", "data"], strip=True, strip_comments=True)
 
 
+_exporter: list = []
+_exporter_lock = threading.Lock()
+
+
 def render_html(nb: dict, title: str) -> str:
+    """The feedback notebook as a page (nbconvert's lab template; one exporter per process, its
+    template compiled once: 0.2 s a page instead of 0.6)."""
     import nbformat
     from nbconvert import HTMLExporter
 
     node = nbformat.from_dict(nb)
     for i, cell in enumerate(node.cells):
         cell["id"] = f"fb-{i:03d}"
-    exporter = HTMLExporter(template_name="lab", sanitize_html=True, filters={"clean_html": clean_html})
-    body, _ = exporter.from_notebook_node(node, resources={"metadata": {"name": title}})
+    with _exporter_lock:
+        if not _exporter:
+            _exporter.append(HTMLExporter(template_name="lab", sanitize_html=True, filters={"clean_html": clean_html}))
+        body, _ = _exporter[0].from_notebook_node(node, resources={"metadata": {"name": title}})
     return body
 
 
@@ -309,8 +318,14 @@ def _plain_page(title: str, lines: List[str]) -> str:
 
 
 def write_feedback(out: Path, result: dict, plan: LessonPlan, inputs: Optional[dict]) -> Path:
-    """The student's feedback page (see the module docstring)."""
+    """Write the student's feedback page (see the module docstring)."""
     path = feedback_path(out, result["student"], result["lesson"])
+    write_bytes_atomic(path, feedback_page(result, plan, inputs).encode("utf-8"))
+    return path
+
+
+def feedback_page(result: dict, plan: LessonPlan, inputs: Optional[dict]) -> str:
+    """The student's feedback page, HTML (inputs None: the notebook could not be run)."""
     title = f"Feedback: {result['lesson']} - {result['student']}"
     if inputs is None:
         lines = [f"Autograded: {float(result.get('points') or 0):g} / {plan.autograded_max:g} points.",
@@ -320,5 +335,4 @@ def write_feedback(out: Path, result: dict, plan: LessonPlan, inputs: Optional[d
     else:
         nb = feedback_notebook(result, plan, inputs["prepared"], inputs["executed"], inputs["verdicts"])
         page = render_html(nb, title)
-    write_bytes_atomic(path, page.encode("utf-8"))
-    return path
+    return page

@@ -1,9 +1,10 @@
-"""Grade one (student, lesson) item: prepare, run in the sandbox, judge here, write the results.
+"""Grade one (student, lesson) item: prepare, run in the sandbox, judge here, render the feedback.
 
-``grade_item(item)`` is what each worker process of ``python -m autograder grade`` runs. It
-never raises: any exception of the grader itself becomes a result with status
-``grader_error`` for this item only. The result JSON is written last and atomically, so a
-result file on disk is always complete, and its presence means the item is done.
+``grade_task(item)`` is what every grading worker runs, a local process or a Dask worker: the
+item carries the notebook's bytes (read by the client, see ``submissions``), and the answer
+carries the result and the feedback page back; the client writes both (``engine``). It never
+raises for the item's faults: any exception of the grader itself becomes a result with status
+``grader_error`` for this item only.
 
 Limits (``lesson_limits``): course.yml's ``budget_s`` is what nbgrader may take for the whole
 notebook on 2 idle cores. The sandbox runs torch on one thread, workers share the cores, and a
@@ -62,22 +63,33 @@ def item_seed(secret: int, student: str, lesson: str) -> int:
 
 
 def init_worker() -> None:
-    """Each worker: one torch thread (the judges run torch; workers share the cores)."""
+    """Each worker process: one torch thread (the judges run torch; workers share the cores), and
+    what every item needs imported and started in the background while the first one runs: the
+    zygote (``autograder.zygote``), torch and the judges, nbconvert for the feedback pages."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"
-    import signal
+    import sys
+    import threading
     import warnings
 
-    def stop(signum, frame):   # terminated by the parent (Ctrl-C): unwind, so the sandbox is killed
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
     warnings.filterwarnings("ignore")
+    sys.modules.setdefault("rfc3987_syntax", None)       # see autograder._driver.warm_up
+    from autograder import zygote
+
+    zygote.shared(threads=1, mpl_backend=INLINE_PLOTS)
+    threading.Thread(target=_preload, name="preload", daemon=True).start()
+
+
+def _preload() -> None:
     try:
         import torch
 
         torch.set_num_threads(1)
-    except Exception:
+        from . import judge  # noqa: F401
+        from .report import render_html
+
+        render_html({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, "warm-up")
+    except Exception:  # noqa: BLE001  (imported again, with its error, where it is needed)
         pass
 
 
@@ -109,54 +121,74 @@ def _unsubmitted(plan: LessonPlan, status: str, reason: str) -> List[CellVerdict
     return [CellVerdict(c.grade_id, c.kind, c.points, 0.0, status, reason=reason) for c in plan.cells]
 
 
-def grade_item(item: dict) -> dict:
-    """Grade one item (see ``cli.make_items``); write its feedback and result; return a summary."""
+def grade_task(item: dict) -> dict:
+    """Grade one item (see ``cli.make_items`` and ``submissions.attach``): {"result": ..., "feedback": html}."""
     from . import report
 
     t0 = time.monotonic()
-    out = Path(item["out"])
-    if item.get("data_dir"):
-        os.environ["MNIST_DATA_DIR"] = str(item["data_dir"])   # hidden judges read the same data
-    result_path = report.result_path(out, item["student"], item["lesson"])
+    data_dir = item.get("data_dir") or _local_data_dir()
+    os.environ["MNIST_DATA_DIR"] = str(data_dir)   # hidden judges read the same data
+    item = dict(item, data_dir=str(data_dir))
+    timings: dict = {}
+    page = None
     try:
-        plan = load_plan(item["lesson"], Path(item["solutions"]), validate_checks=False)
-        result = _grade(item, plan)
-        result["seconds"] = round(time.monotonic() - t0, 2)
-        result["feedback"] = str(report.feedback_path(out, item["student"], item["lesson"]).relative_to(out))
-        report.write_feedback(out, result, plan, result.pop("_feedback_inputs", None))
+        plan = load_plan(item["lesson"], _solutions(item), validate_checks=False)
+        result = _grade(item, plan, timings)
+        result["feedback"] = str(report.feedback_path(Path("."), item["student"], item["lesson"]))
+        t = time.monotonic()
+        page = report.feedback_page(result, plan, result.pop("_feedback_inputs", None))
+        timings["feedback"] = round(time.monotonic() - t, 3)
     except BaseException as err:  # noqa: BLE001  (one broken item must not stop the others)
         if isinstance(err, (KeyboardInterrupt, SystemExit)):
             raise
-        detail = f"{type(err).__name__}: {err}"
-        result = {
-            "format": RESULT_FORMAT, "student": item["student"], "lesson": item["lesson"],
-            "submission": item.get("display_path", str(item["path"])), "sha256": item.get("sha256"),
-            "seed_id": item["seed_id"], "grader_version": item["grader_version"],
-            "status": "grader_error", "reason": f"grader error: {detail}"[:2000],
-            "traceback": traceback.format_exc()[-6000:], "points": None, "max_points": None,
-            "cells": [], "seconds": round(time.monotonic() - t0, 2),
-            "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        result = error_result(item, f"grader error: {type(err).__name__}: {err}", traceback.format_exc())
         try:
-            plan = load_plan(item["lesson"], Path(item["solutions"]), validate_checks=False)
+            plan = load_plan(item["lesson"], _solutions(item), validate_checks=False)
             result["max_points"] = plan.autograded_max
             result["cells"] = [CellVerdict(c.grade_id, c.kind, c.points, None, "grader_error",
                                            reason=result["reason"][:500]).as_dict() for c in plan.cells]
-        except Exception:
+        except Exception:  # noqa: BLE001
             pass
-    report.write_json_atomic(result_path, result)
-    return report.summary_of(result)
+    result["seconds"] = round(time.monotonic() - t0, 2)
+    result["timings"] = {**timings, **result.get("timings", {})}
+    return {"result": result, "feedback": page}
 
 
-def _grade(item: dict, plan: LessonPlan) -> dict:
+def error_result(item: dict, reason: str, trace: str = "") -> dict:
+    """The result of an item the grader could not grade (its own fault, not the student's)."""
+    out = {"format": RESULT_FORMAT, "student": item["student"], "lesson": item["lesson"],
+           "submission": item.get("display_path"), "sha256": item.get("sha256"), "seed_id": item["seed_id"],
+           "grader_version": item["grader_version"], "status": "grader_error", "reason": reason[:2000],
+           "points": None, "max_points": None, "cells": [], "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if trace:
+        out["traceback"] = trace[-6000:]
+    return out
+
+
+def _solutions(item: dict) -> Path:
+    from .plan import default_solutions_dir
+
+    return Path(item["solutions"]) if item.get("solutions") else default_solutions_dir()
+
+
+def _local_data_dir() -> Path:
+    """This machine's MNIST (a Dask worker's own), fetched on first use."""
+    from mnist_cnn import data
+
+    root = data.resolve_root()
+    if not (root / "MNIST" / "raw").is_dir() or data.check_files(root):
+        data.fetch(root, log=lambda *a, **k: None)
+    return root
+
+
+def _grade(item: dict, plan: LessonPlan, timings: dict) -> dict:
     from autograder import runner, sandbox
 
     result = _base_result(item, plan)
-    path = Path(item["path"])
-    raw, problem = (None, ("missing", "is a symbolic link; refused")) if path.is_symlink() else runner._read_submission(path)
+    raw = item.get("notebook")
     if raw is None:
-        status, why = problem
-        reason = (f"no notebook submitted (expected {item.get('display_path', path.name)})" if status == "missing"
-                  and not path.exists() else f"{item.get('display_path', path.name)}: {why}")
+        status = item.get("read_status") or "missing"
+        reason = item.get("read_reason") or f"no notebook submitted (expected {item.get('display_path')})"
         result.update(status=status, reason=reason)
         result["cells"] = [v.as_dict() for v in _unsubmitted(plan, status, reason)]
         result["_feedback_inputs"] = None
@@ -199,8 +231,11 @@ def _grade(item: dict, plan: LessonPlan) -> dict:
             if number == 1 and rep.executed_notebook is not None:
                 executed = _load_json(rep.executed_notebook)
             result["runs"].append({"run": number, "status": rep.status, "reason": rep.reason[:1000],
-                                   "seconds": rep.seconds, "isolated": rep.isolated,
-                                   "attempts": rep.attempts, "warnings": rep.warnings[:5],
+                                   "seconds": rep.seconds, "cpu_seconds": rep.cpu_seconds,
+                                   "isolated": rep.isolated, "warm": rep.warm,
+                                   "attempts": rep.attempts, "warnings": rep.warnings[:5], "timings": rep.timings,
+                                   "cells": [{"index": c.index, "seconds": c.seconds, "cpu_seconds": c.cpu_seconds,
+                                              "status": c.status} for c in rep.cells],
                                    "rejected": dict(list(rep.rejected.items())[:20]),
                                    "skipped_cells": {names[i]: w for i, w in skipped.items()}})
             if rep.status in ("missing", "invalid_notebook"):
@@ -216,7 +251,9 @@ def _grade(item: dict, plan: LessonPlan) -> dict:
             for i, c in new.items():
                 skipped[i] = f"{c.status.replace('_', ' ')}: {(c.reason or c.ename or '')[:150]}"
             nb_to_run = neutralized(prepared.notebook, sorted(skipped), skipped)
+        t = time.monotonic()
         verdicts = judge_cells(plan, runs, seed)
+        timings["judge"] = round(time.monotonic() - t, 3)
     finally:
         shutil.rmtree(scratch_root, ignore_errors=True)
     for v in verdicts:

@@ -24,7 +24,8 @@ import pytest
 
 from autograder import sandbox
 from autograder.grading import cli, discover, judge, plan, report
-from autograder.grading.worker import grade_item, item_seed, lesson_limits
+from autograder.grading import engine
+from autograder.grading.worker import grade_task, item_seed, lesson_limits
 
 REPO = Path(__file__).resolve().parents[2]
 LESSON = "01_data"
@@ -545,11 +546,10 @@ def test_result_files_are_never_half_written(tmp_path, monkeypatch):
 
 
 def test_grader_error_in_one_item_is_recorded_not_raised(tmp_path):
-    item = {"student": "alice", "lesson": LESSON, "path": str(tmp_path / "x.ipynb"), "out": str(tmp_path / "out"),
-            "solutions": str(tmp_path / "no-solutions"), "seed": 1, "seed_id": "s", "grader_version": "v"}
-    summary = grade_item(item)
-    assert summary["status"] == "grader_error"
-    r = json.loads((tmp_path / "out" / "results" / "alice" / f"{LESSON}.json").read_text())
+    item = {"student": "alice", "lesson": LESSON, "path": str(tmp_path / "x.ipynb"), "notebook": b"{}",
+            "solutions": str(tmp_path / "no-solutions"), "seed": 1, "seed_id": "s", "grader_version": "v",
+            "data_dir": str(tmp_path)}
+    r = grade_task(item)["result"]
     assert r["status"] == "grader_error" and "grader error" in r["reason"] and r["points"] is None
 
 
@@ -571,21 +571,32 @@ def test_feedback_html_is_sanitized():
 
 
 def fake_grade(item):
-    """A stand-in for grade_item, run in the pool's workers: 'boom' kills its worker process."""
-    if item["student"] == "boom":
+    """A stand-in for grade_task, run in the engine's workers: 'boom' kills its worker process
+    every time; 'once' kills it the first time only (a marker file remembers)."""
+    marker = Path(item["path"]).with_suffix(".tried")
+    if item["student"] == "boom" or (item["student"] == "once" and not marker.exists()):
+        marker.touch()
         os._exit(9)
-    result = {"student": item["student"], "lesson": item["lesson"], "status": "graded", "points": 1, "cells": []}
-    report.write_json_atomic(report.result_path(Path(item["out"]), item["student"], item["lesson"]), result)
-    return report.summary_of(result)
+    result = {"student": item["student"], "lesson": item["lesson"], "status": "graded", "points": 1, "cells": [],
+              "notebook_bytes": len(item["notebook"] or b"")}
+    return {"result": result, "feedback": "<p>fine</p>"}
 
 
-def test_a_worker_that_dies_costs_only_its_own_item(tmp_path):
-    items = [{"student": s, "lesson": LESSON, "out": str(tmp_path), "seed_id": "s", "grader_version": "v"}
-             for s in ("amy", "boom", "cy", "dee")]
-    cli._run_pool(items, 2, tmp_path, progress=False, fn=fake_grade)
-    got = {s: json.loads(report.result_path(tmp_path, s, LESSON).read_text()) for s in ("amy", "boom", "cy", "dee")}
+def test_a_worker_that_dies_costs_only_its_own_item_and_is_retried_a_bounded_number_of_times(tmp_path):
+    root = tmp_path / "subs"
+    for s in ("amy", "boom", "cy", "dee", "once"):
+        put(root, s, "{}")
+    items = [{"student": s, "lesson": LESSON, "path": str(root / s / f"{LESSON}.ipynb"), "seed_id": "s",
+              "grader_version": "v"} for s in ("amy", "boom", "cy", "dee", "once")]
+    counts = engine.grade(engine.LocalEngine(2, fn=fake_grade), items, tmp_path / "out", root)
+    got = {s: json.loads(report.result_path(tmp_path / "out", s, LESSON).read_text()) for s, *_ in
+           [(i["student"],) for i in items]}
     assert got["boom"]["status"] == "grader_error" and "worker process died" in got["boom"]["reason"]
-    assert all(got[s]["status"] == "graded" for s in ("amy", "cy", "dee"))
+    assert "killed by SIGKILL" not in got["boom"]["reason"] and "exit status 9" in got["boom"]["reason"]
+    assert f"graded {engine.MAX_TRIES} times" in got["boom"]["reason"]
+    assert all(got[s]["status"] == "graded" and got[s]["notebook_bytes"] == 2 for s in ("amy", "cy", "dee", "once"))
+    assert counts == {"graded": 4, "retried": (engine.MAX_TRIES - 1) + 1, "errors": 1}   # boom, then once
+    assert (tmp_path / "out" / "feedback" / "amy" / f"{LESSON}.html").read_text() == "<p>fine</p>"
 
 
 def test_seed_file_is_created_once_and_reused(tmp_path):
