@@ -10,7 +10,8 @@ masters, checks, hidden judges, grading code or libraries differ, or where bwrap
 work, is refused with a message naming what differs, and never given an item; workers that
 join later are checked the same way. Dask itself moves a task off a worker that dies (and,
 after ``distributed.scheduler.allowed-failures`` deaths, reports ``KilledWorker``: that notebook
-gets a grader error, the others are unaffected). A scheduler that goes away stops the command:
+gets a grader error, the others are unaffected, and a notebook queued behind one that killed its worker is sent again
+under a new key: see ``DaskEngine.max_tries``). A scheduler that goes away stops the command:
 ``SchedulerLost``; what was written stays, and the same command resumes.
 """
 from __future__ import annotations
@@ -48,7 +49,7 @@ class DaskEngine:
         self.expected = version.fingerprint(self.files)
         self.good: Dict[str, int] = {}           # worker address -> threads
         self.refused: Dict[str, str] = {}
-        self.futures: Dict[object, object] = {}  # future -> ticket (the future itself)
+        self.futures: Dict[object, tuple] = {}   # future -> (ticket, item, the workers it may run on)
         self._not_running_since: Optional[float] = None
         self._checked_at = 0.0
         self._check_workers()
@@ -68,9 +69,16 @@ class DaskEngine:
         return f"the Dask cluster at {self.address} ({len(self.good)} worker{'s' if len(self.good) != 1 else ''}, " \
                f"{n} thread{'s' if n != 1 else ''})"
 
+    # Dask counts a worker's death against every task that worker holds, running or waiting in
+    # its queue (single tasks are not held back at the scheduler). So: no more tasks in flight
+    # than threads, and a notebook that got KilledWorker is sent once more under a new key (its
+    # count starts again): an innocent notebook queued behind one that kills its worker is not
+    # lost; the killer is reported after 2 x (allowed-failures + 1) deaths.
+    max_tries = 2
+
     @property
     def window(self) -> int:
-        return max(2, 2 * sum(self.good.values()))
+        return max(1, sum(self.good.values()))
 
     # ------------------------------------------------------------------ workers
     def _check_workers(self) -> None:
@@ -82,6 +90,8 @@ class DaskEngine:
             workers = self.client.scheduler_info(n_workers=-1)["workers"]
         except TypeError:
             workers = self.client.scheduler_info()["workers"]
+        for gone in [w for w in self.good if w not in workers]:
+            del self.good[gone]                   # left, or restarted on another address
         new = [w for w in workers if w not in self.good and w not in self.refused]
         if not new:
             return
@@ -105,19 +115,33 @@ class DaskEngine:
             self.warn(f"refused the Dask worker {worker}: {why}")
 
     # ------------------------------------------------------------------ work
-    def submit(self, item: dict):
+    def submit(self, item: dict, ticket=None):
+        """Send one item. Restricted to the checked workers only while some worker is refused:
+        a restriction names addresses, and a worker its nanny restarted comes back on another
+        one (``_unstick`` resubmits what waits for workers that are gone)."""
+        workers = list(self.good) if self.refused else None
         future = self.client.submit(_grade_remote(), item, self.expected, pure=False,
                                     key=f"grade-{item['student']}-{item['lesson']}-{uuid.uuid4().hex[:8]}",
-                                    workers=list(self.good), allow_other_workers=False)
-        self.futures[future] = future
-        return future
+                                    workers=workers, allow_other_workers=False)
+        ticket = ticket if ticket is not None else future
+        self.futures[future] = (ticket, item, workers)
+        return ticket
+
+    def _unstick(self) -> None:
+        alive = set(self.good)
+        for future, (ticket, item, workers) in list(self.futures.items()):
+            if workers and not alive & set(workers) and future.status == "pending":
+                self.futures.pop(future)
+                future.cancel()
+                self.submit(item, ticket)
 
     def wait(self, timeout: float) -> List[Outcome]:
         from distributed import wait as dask_wait
 
         self._watch_scheduler()
-        if time.monotonic() - self._checked_at > 10:
+        if time.monotonic() - self._checked_at > 5:
             self._check_workers()
+            self._unstick()
         if not self.futures:
             time.sleep(min(timeout, 0.2))
             return []
@@ -125,8 +149,10 @@ class DaskEngine:
             done, _ = dask_wait(list(self.futures), timeout=timeout, return_when="FIRST_COMPLETED")
         except TimeoutError:
             return []
-        except OSError as err:
-            raise SchedulerLost(f"lost the Dask scheduler at {self.address}: {_short(err)}") from None
+        except Exception as err:  # noqa: BLE001  (FuturesCancelledError "scheduler-connection-lost", OSError)
+            if "connection" in str(err).lower() or self.client.status != "running" or isinstance(err, OSError):
+                raise SchedulerLost(f"lost the Dask scheduler at {self.address}") from None
+            raise
         return [self._outcome(f) for f in done]
 
     def _outcome(self, future) -> Outcome:
@@ -134,20 +160,19 @@ class DaskEngine:
 
         from .remote import CourseMismatch
 
-        self.futures.pop(future, None)
+        ticket, _, _ = self.futures.pop(future)
         try:
-            return Outcome(future, "done", payload=future.result())
+            return Outcome(ticket, "done", payload=future.result())
         except KilledWorker as err:
-            return Outcome(future, "died", final=True,
-                           reason=f"the Dask workers grading this notebook died each time ({_short(err)}); "
-                                  "not tried again")
+            return Outcome(ticket, "died",
+                           reason=f"the Dask workers grading this notebook died each time ({_short(err)})")
         except CourseMismatch as err:
             self._refuse(str(err.args[0]), str(err.args[1]) if len(err.args) > 1 else "course differs")
-            return Outcome(future, "refused")
+            return Outcome(ticket, "refused")
         except Exception as err:  # noqa: BLE001
             if self.client.status != "running":
                 raise SchedulerLost(f"lost the Dask scheduler at {self.address}") from None
-            return Outcome(future, "error", reason=f"{type(err).__name__}: {_short(err)}")
+            return Outcome(ticket, "error", reason=f"{type(err).__name__}: {_short(err)}")
 
     def _watch_scheduler(self) -> None:
         if self.client.status == "running":

@@ -68,6 +68,7 @@ def grade(engine, items: List[dict], out: Path, root: Path, *, progress: bool = 
     """Grade ``items`` (from ``cli.make_items``) on ``engine``; counts of what happened."""
     from tqdm import tqdm
 
+    max_tries = getattr(engine, "max_tries", max_tries)
     queue = deque(items)
     in_flight: Dict[object, dict] = {}
     tries: Dict[tuple, int] = {}

@@ -26,124 +26,11 @@ from autograder import sandbox
 from autograder.grading import cli, discover, judge, plan, report
 from autograder.grading import engine
 from autograder.grading.worker import grade_task, item_seed, lesson_limits
+from submission_kit import (CHEAT, LESSON, LIAR, MASTER, RELEASED, REPO, TESTS, TO_TENSORS_ALONE, _index, _load,
+                            _src, data_dir, grade_cmd, partly_wrong, put, solution, solution_lines, solved)
 
-REPO = Path(__file__).resolve().parents[2]
-LESSON = "01_data"
-MASTER = REPO / "solutions" / LESSON / f"{LESSON}.ipynb"
-RELEASED = REPO / "lessons" / LESSON / f"{LESSON}.ipynb"
-EXERCISES = ["data_add_channel_answer", "data_normalize_answer", "data_to_tensors_answer", "data_make_loader_answer"]
-TESTS = ["data_add_channel", "data_normalize", "data_to_tensors", "data_make_loader"]
 _why: list = []
 needs_bwrap = pytest.mark.skipif(not sandbox.bwrap_available(why=_why), reason=f"bwrap unavailable: {_why}")
-
-WRONG_NORMALIZE = "def normalize(images):\n    return images.astype(np.float32) / 256\n"
-NO_SHUFFLE = ("def make_loader(x, y, batch_size=4, shuffle=True):\n"
-              "    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=False)\n")
-TO_TENSORS_ALONE = ("def to_tensors(images, labels):\n"
-                    "    x = torch.from_numpy(images[:, None].astype(np.float32) / 255)\n"
-                    "    return x, torch.from_numpy(labels).long()\n")
-LIAR = '''
-class Liar:
-    """Equal to everything, claims to be an ndarray, of the right shape and dtype."""
-    shape = (4, 1, 28, 28)
-    dtype = np.dtype("float32")
-    ndim = 4
-    @property
-    def __class__(self):
-        return np.ndarray
-    def __eq__(self, other):
-        return True
-    def __ne__(self, other):
-        return False
-    def __array__(self, dtype=None, copy=None):
-        return np.zeros(self.shape, np.float32)
-    def copy(self):
-        return self
-    def __getattr__(self, name):
-        return lambda *a, **k: self
-
-def normalize(images):
-    return Liar()
-'''
-CHEAT = r'''
-import os as _os
-import numpy as _np
-import coursekit.checks as _C
-
-def _forge(check_id, *objects):
-    """Say 'ok' with plausible data for every check, without calling the student's code."""
-    data = {"__status__": "ok", "__check__": check_id, "__seed__": 0,
-            "out.kind": "ndarray", "out.shape": _np.array([5, 1, 28, 28]), "out.dtype": "uint8",
-            "out.value": _np.zeros((5, 1, 28, 28), _np.uint8)}
-    _C.save(data, _os.path.join(_os.environ.get("COURSE_COLLECT_DIR", "."), check_id + ".npz"))
-    print(f"\u2714 {check_id} passed")
-
-_C.check = _forge
-check = _forge
-_C.judge_data = lambda *a, **k: None
-_np.allclose = lambda *a, **k: True
-_np.array_equal = lambda *a, **k: True
-get_ipython().showtraceback = lambda *a, **k: None
-'''
-
-
-# ------------------------------------------------------------------------------------------
-# Building submissions from lesson 1
-# ------------------------------------------------------------------------------------------
-def _load(path: Path) -> dict:
-    return json.loads(path.read_text())
-
-
-def _src(cell) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
-def _index(nb: dict, grade_id: str) -> int:
-    for i, cell in enumerate(nb["cells"]):
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
-            return i
-    raise KeyError(grade_id)
-
-
-def solution(grade_id: str) -> str:
-    """The master's exercise cell as a student who solved it would write it (no markers)."""
-    src = _src(_load(MASTER)["cells"][_index(_load(MASTER), grade_id)])
-    return "\n".join(line for line in src.splitlines() if "### " not in line) + "\n"
-
-
-def solution_lines(*exercises) -> list:
-    """The non-trivial lines of the master's solution regions (of ``exercises``, default all)."""
-    master = _load(MASTER)
-    out = []
-    for gid in exercises or EXERCISES:
-        src = _src(master["cells"][_index(master, gid)])
-        region = src.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
-        out += [line.strip() for line in region.splitlines() if len(line.strip()) > 12]
-    return out
-
-
-def lesson(**answers) -> dict:
-    """The released lesson with these exercise cells (grade_id -> code; True: the solution)."""
-    nb = _load(RELEASED)
-    for gid, code in answers.items():
-        nb["cells"][_index(nb, gid)]["source"] = solution(gid) if code is True else code
-    return nb
-
-
-def solved(**overrides) -> dict:
-    return lesson(**{gid: overrides.get(gid, True) for gid in EXERCISES})
-
-
-def partly_wrong() -> dict:
-    return solved(data_normalize_answer=WRONG_NORMALIZE, data_to_tensors_answer=TO_TENSORS_ALONE,
-                  data_make_loader_answer=NO_SHUFFLE)
-
-
-def put(root: Path, student: str, nb, name: str = f"{LESSON}.ipynb") -> Path:
-    (root / student).mkdir(parents=True, exist_ok=True)
-    path = root / student / name
-    path.write_text(nb if isinstance(nb, str) else json.dumps(nb))
-    return path
 
 
 def build_class(root: Path) -> dict:
@@ -183,17 +70,6 @@ def build_class(root: Path) -> dict:
     put(root, "tamper", tamper)
     return {"correct": 12, "untouched": 0, "partly": 5, "badjson": 0, "ghost": 0, "exiter": 6, "looper": 9,
             "liar": 6, "cheater": 0, "tamper": 5}
-
-
-def grade_cmd(*args, timeout=900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autograder", "grade", *map(str, args)], cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def data_dir() -> str:
-    from mnist_cnn.data import resolve_root
-
-    return str(resolve_root())
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,0 +1,237 @@
+"""``grade --scheduler``: a real Dask cluster on 127.0.0.1 (``dask scheduler``, ``dask worker``).
+
+One class is graded on this machine (``--jobs 2``) and on a cluster of two workers; every cell's
+points and status must be the same. During the cluster run, a watcher SIGKILLs:
+
+* once, the Dask worker process grading ``partly`` (mid-notebook): Dask moves that task to
+  another worker, and the grades are still identical;
+* every time, the worker grading ``killer``: after 2 x (``allowed-failures`` + 1) deaths (set to 1
+  for the test scheduler) that notebook gets a grader error with a reason; nobody else loses anything.
+
+A third worker whose course differs (a master changed) is refused by name; a scheduler that
+goes away stops the command with one line, and the same command resumes from what was written.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder import sandbox
+from submission_kit import LESSON, REPO, data_dir, grade_cmd, partly_wrong, put, solution, solved
+
+_why: list = []
+pytestmark = [pytest.mark.slow, pytest.mark.real_data,
+              pytest.mark.skipif(not sandbox.bwrap_available(why=_why), reason=f"bwrap unavailable: {_why}")]
+DASK = str(Path(sys.executable).with_name("dask"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """A scheduler and named workers started with Dask's own commands; stopped by ``close``."""
+
+    def __init__(self, tmp: Path, workers=("w1", "w2"), allowed_failures: int = 1):
+        self.tmp, self.procs, self.port = tmp, {}, free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        env = dict(os.environ, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=str(allowed_failures))
+        self.procs["scheduler"] = self._start(
+            [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"], "scheduler", env)
+        for name in workers:
+            self.add_worker(name)
+        self.wait_for(len(workers))
+
+    def _start(self, argv, name, env=None):
+        log = open(self.tmp / f"{name}.log", "w")
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def add_worker(self, name, env=None):
+        env = dict(env or os.environ, MNIST_DATA_DIR=data_dir())
+        self.procs[name] = self._start([DASK, "worker", self.address, "--nthreads", "1", "--no-dashboard",
+                                        "--name", name, "--local-directory", str(self.tmp / name)], name, env)
+
+    def wait_for(self, n: int, timeout: float = 120) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout=60) as client:
+            client.wait_for_workers(n, timeout=timeout)
+
+    def close(self) -> None:
+        for p in self.procs.values():
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            p.wait(timeout=30)
+
+
+def grading_worker_of(student: str) -> int | None:
+    """The pid of the Dask worker process grading ``student`` now: the parent of its sandbox."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if not cmd[0].endswith(b"bwrap") or not any(f"grade-{student}-".encode() in a for a in cmd):
+                continue
+            worker = _parent(int(pid))              # the worker process (a spawn child of its nanny)
+            if b"dask" in Path(f"/proc/{_parent(worker)}/cmdline").read_bytes():
+                return worker
+        except (OSError, IndexError, ValueError):
+            continue
+    return None
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+class Killer(threading.Thread):
+    """SIGKILL the worker grading ``always`` each time, and the one grading ``once`` a single time."""
+
+    def __init__(self, always: str, once: str):
+        super().__init__(daemon=True)
+        self.always, self.once, self.stop, self.kills = always, once, threading.Event(), []
+
+    def run(self):
+        try:
+            self._run()
+        except BaseException as err:  # noqa: BLE001  (shown by the assertion on kills)
+            self.kills.append(("watcher failed", repr(err)))
+
+    def _run(self):
+        once_done = False
+        while not self.stop.wait(0.2):
+            for student in (() if once_done else (self.once,)) + (self.always,):
+                pid = grading_worker_of(student)
+                if pid:
+                    time.sleep(1.0 if student == self.once else 0)   # mid-notebook
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                        self.kills.append((student, pid))
+                        once_done = once_done or student == self.once
+                    except OSError:
+                        pass
+                    time.sleep(0.5)
+
+
+def rows(out: Path) -> dict:
+    with open(out / "grades.csv", newline="") as f:
+        return {(r["student"], r["lesson"], r["grade_id"]): (r["points"], r["status"]) for r in csv.DictReader(f)}
+
+
+def build(root: Path) -> None:
+    put(root, "correct", solved())
+    put(root, "partly", partly_wrong())
+    put(root, "exiter", solved(data_normalize_answer=solution("data_normalize_answer") + "import os\nos._exit(3)\n"))
+    put(root, "badjson", '{"cells": [')
+    put(root, "killer", solved())
+    (root / "linked").mkdir()
+    os.symlink(root / "correct", root / "linked" / "01_data")      # another student's folder
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = Cluster(tmp_path_factory.mktemp("dask"))
+    yield c
+    c.close()
+
+
+def test_cluster_grades_equal_local_grades_despite_killed_workers(cluster, tmp_path):
+    root = tmp_path / "subs"
+    build(root)
+    local = grade_cmd(root, "--out", tmp_path / "local", "--jobs", 2, "--seed", 7, "--time-factor", 0.5,
+                      "--data-dir", data_dir(), "--no-progress")
+    assert local.returncode == 0, local.stdout + local.stderr
+    killer = Killer(always="killer", once="partly")
+    killer.start()
+    try:
+        remote = grade_cmd(root, "--out", tmp_path / "dask", "--scheduler", cluster.address, "--seed", 7,
+                           "--time-factor", 0.5, "--no-progress")
+    finally:
+        killer.stop.set()
+        killer.join()
+    assert remote.returncode == 1, remote.stdout + remote.stderr          # killer: a grader error
+    assert "Traceback" not in remote.stderr
+    killed = [s for s, _ in killer.kills]
+    assert killed.count("partly") == 1 and killed.count("killer") == 4, killer.kills
+    here, there = rows(tmp_path / "local"), rows(tmp_path / "dask")
+    assert {k: v for k, v in there.items() if k[0] != "killer"} == {k: v for k, v in here.items() if k[0] != "killer"}
+    assert here[("correct", LESSON, "data_make_loader")] == ("4", "passed")
+    assert here[("linked", LESSON, "data_add_channel")] == ("0", "refused")
+    result = json.loads((tmp_path / "dask" / "results" / "killer" / f"{LESSON}.json").read_text())
+    assert result["status"] == "grader_error" and "died each time" in result["reason"], result["reason"]
+    assert "killer" in remote.stderr and "died each time" in remote.stderr
+    # the feedback came back with the results, written by the client
+    assert (tmp_path / "dask" / "feedback" / "partly" / f"{LESSON}.html").stat().st_size > 10_000
+
+
+def test_a_worker_with_another_course_is_refused_by_name(cluster, tmp_path):
+    other = tmp_path / "course"
+    for part in ("autograder", "coursekit", "solutions"):
+        shutil.copytree(REPO / part, other / part, ignore=shutil.ignore_patterns("__pycache__", "_src", "*.pyc"))
+    shutil.copy(REPO / "course.yml", other / "course.yml")
+    master = other / "solutions" / LESSON / f"{LESSON}.ipynb"
+    nb = json.loads(master.read_text())
+    nb["metadata"]["changed_by"] = "another instructor"
+    master.write_text(json.dumps(nb))
+    cluster.add_worker("stranger", env=dict(os.environ, PYTHONPATH=str(other)))
+    cluster.wait_for(3)
+    root = tmp_path / "subs"
+    put(root, "ann", solved())
+    proc = grade_cmd(root, "--out", tmp_path / "out", "--scheduler", cluster.address, "--seed", 7,
+                     "--time-factor", 0.5, "--no-progress")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    refused = [line for line in proc.stderr.splitlines() if "refused the Dask worker" in line]
+    assert len(refused) == 1 and f"solutions/{LESSON}/{LESSON}.ipynb differs" in refused[0], proc.stderr
+    assert "(2 workers" in proc.stdout
+    assert rows(tmp_path / "out")[("ann", LESSON, "data_make_loader")] == ("4", "passed")
+
+
+def test_losing_the_scheduler_stops_with_one_line_and_the_same_command_resumes(tmp_path):
+    (tmp_path / "c").mkdir()
+    c = Cluster(tmp_path / "c", workers=("w1",))
+    root = tmp_path / "subs"
+    for student in ("ann", "ben", "cy"):
+        put(root, student, solved())
+    args = [sys.executable, "-m", "autograder", "grade", root, "--out", tmp_path / "out", "--scheduler", c.address,
+            "--seed", 7, "--time-factor", 0.5, "--no-progress"]
+    proc = subprocess.Popen([str(a) for a in args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list((tmp_path / "out" / "results").glob("*/*.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.killpg(c.procs["scheduler"].pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        c.close()
+    assert proc.returncode == 1, stdout + stderr
+    assert "Traceback" not in stderr
+    lost = [line for line in stderr.splitlines() if "lost the Dask scheduler" in line]
+    assert len(lost) == 1 and "run the same command again" in lost[0], stderr
+    kept = len(list((tmp_path / "out" / "results").glob("*/*.json")))
+    assert 1 <= kept < 3
+    again = grade_cmd(root, "--out", tmp_path / "out", "--jobs", 1, "--seed", 7, "--time-factor", 0.5,
+                      "--data-dir", data_dir(), "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert f"{3 - kept} graded, {kept} unchanged" in again.stdout, again.stdout
+
+
+def test_usage_errors_for_the_cluster_are_one_line():
+    for args, expected in ((["--scheduler", "tcp://127.0.0.1:1"], "cannot reach the Dask scheduler"),
+                           (["--scheduler", "tcp://127.0.0.1:1", "--jobs", "2"], "--jobs is for grading on this machine")):
+        proc = grade_cmd(REPO / "lessons", "--out", Path("/tmp") / f"never-{os.getpid()}", *args, timeout=120)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and expected in lines[0], proc.stderr
