@@ -242,38 +242,6 @@ class TestClass:
         assert again[1:] == first
 
 
-@pytest.mark.slow
-@pytest.mark.real_data
-@needs_bwrap
-def test_an_interrupted_run_keeps_what_it_wrote_and_the_next_run_finishes(tmp_path):
-    import signal
-    import time
-
-    for student in ("ann", "ben", "cat"):
-        put(tmp_path / "subs", student, solved())
-    out = tmp_path / "out"
-    args = [sys.executable, "-m", "autograder", "grade", tmp_path / "subs", "--out", out, "--time-factor", 0.25,
-            "--data-dir", data_dir()]
-    proc = subprocess.Popen([str(a) for a in args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    deadline = time.monotonic() + 300
-    while not list((out / "results").glob("*/*.json")) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)                        # Ctrl-C, to the command only
-    stdout, stderr = proc.communicate(timeout=300)
-    assert proc.returncode == 130, stdout + stderr
-    assert "interrupted" in stderr and "Traceback" not in stderr
-    done = {p: p.read_bytes() for p in (out / "results").glob("*/*.json")}
-    assert done and all(json.loads(b)["points"] == 12 for b in done.values())
-    rows = list(csv.DictReader((out / "grades.csv").open()))           # the class files cover what is done
-    assert {r["student"] for r in rows} == {p.parent.name for p in done}
-    again = grade_cmd(tmp_path / "subs", "--out", out, "--time-factor", 0.25, "--data-dir", data_dir())
-    assert again.returncode == 0, again.stderr
-    assert f"{3 - len(done)} graded, {len(done)} unchanged" in again.stdout, again.stdout
-    assert all(p.read_bytes() == b for p, b in done.items())
-    assert len(list(csv.DictReader((out / "grades.csv").open()))) == 3 * len(TESTS)
-
-
 # ------------------------------------------------------------------------------------------
 # Manual (hand-graded) cells, with a tiny master of its own
 # ------------------------------------------------------------------------------------------
