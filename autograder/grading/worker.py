@@ -66,6 +66,7 @@ def init_worker() -> None:
     """Each worker process: one torch thread (the judges run torch; workers share the cores), and
     what every item needs imported and started in the background while the first one runs: the
     zygote (``autograder.zygote``), torch and the judges, nbconvert for the feedback pages."""
+    _PROCESS["started"] = time.monotonic()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"
     import sys
@@ -126,10 +127,10 @@ def grade_task(item: dict) -> dict:
     from . import report
 
     t0 = time.monotonic()
+    timings: dict = _worker_timings()
     data_dir = item.get("data_dir") or _local_data_dir()
     os.environ["MNIST_DATA_DIR"] = str(data_dir)   # hidden judges read the same data
     item = dict(item, data_dir=str(data_dir))
-    timings: dict = {}
     page = None
     try:
         plan = load_plan(item["lesson"], _solutions(item), validate_checks=False)
@@ -152,6 +153,25 @@ def grade_task(item: dict) -> dict:
     result["seconds"] = round(time.monotonic() - t0, 2)
     result["timings"] = {**timings, **result.get("timings", {})}
     return {"result": result, "feedback": page}
+
+
+_PROCESS = {"started": time.monotonic(), "items": 0}
+
+
+def _worker_timings() -> dict:
+    """For the benchmark's breakdown: how long this worker had been up at its first item, and how
+    long its zygote took to import (once per worker)."""
+    from autograder import zygote
+
+    _PROCESS["items"] += 1
+    out: dict = {}
+    if _PROCESS["items"] == 1:
+        out["worker_age_at_first_item"] = round(time.monotonic() - _PROCESS["started"], 3)
+    for z in list(zygote._shared.values()):
+        if z._ready is not None:
+            out["zygote_imports"] = z._ready.get("ready", {}).get("seconds")
+            out["zygote_slow_imports"] = z._ready.get("ready", {}).get("slow")
+    return out
 
 
 def error_result(item: dict, reason: str, trace: str = "") -> dict:
