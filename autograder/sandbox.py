@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import inspect
 import json
 import os
 import shutil
@@ -118,8 +119,24 @@ class Limits:
 # The launcher: first program inside the sandbox (and the whole "sandbox" without bwrap).
 # Runs as `python -I -S -c LAUNCHER CONFIG_JSON ARGV...`: no site-packages, stdlib only.
 # --------------------------------------------------------------------------------------------
+def apply_rlimits(rlimits) -> None:
+    """setrlimit each (resource name, soft, hard); -1: leave as is; never above the current hard
+    limit. Also pasted into the launcher below (a stdlib-only program) and used by the zygote."""
+    import resource
+
+    for name, soft, hard in rlimits:
+        r = getattr(resource, name, None)
+        if r is None:
+            continue
+        cur_soft, cur_hard = resource.getrlimit(r)
+        inf = resource.RLIM_INFINITY
+        hard = cur_hard if hard < 0 else (hard if cur_hard == inf else min(hard, cur_hard))
+        soft = hard if soft < 0 else (soft if hard == inf else min(soft, hard))
+        resource.setrlimit(r, (soft, hard))
+
+
 LAUNCHER = r"""
-import json, os, resource, sys
+import json, os, sys
 c = json.loads(sys.argv[1])
 argv = sys.argv[2:]
 if c.get("uid") is not None:
@@ -136,15 +153,8 @@ try:
         libc.prctl(1, 9, 0, 0, 0)                 # PR_SET_PDEATHSIG = SIGKILL
 except Exception:
     pass
-for name, soft, hard in c["rlimits"]:
-    r = getattr(resource, name, None)
-    if r is None:
-        continue
-    cur_soft, cur_hard = resource.getrlimit(r)
-    inf = resource.RLIM_INFINITY
-    hard = cur_hard if hard < 0 else (hard if cur_hard == inf else min(hard, cur_hard))
-    soft = hard if soft < 0 else (soft if hard == inf else min(soft, hard))
-    resource.setrlimit(r, (soft, hard))
+""" + inspect.getsource(apply_rlimits) + r"""
+apply_rlimits(c["rlimits"])
 os.umask(0o077)
 os.chdir(c["cwd"])
 os.execve(argv[0], argv, c["env"])

@@ -313,20 +313,6 @@ def _drop_privileges(uid: Optional[int]) -> None:
         raise OSError("privileges could not be dropped")
 
 
-def _set_rlimits(rlimits) -> None:
-    import resource
-
-    for name, soft, hard in rlimits:
-        r = getattr(resource, name, None)
-        if r is None:
-            continue
-        cur_soft, cur_hard = resource.getrlimit(r)
-        inf = resource.RLIM_INFINITY
-        hard = cur_hard if hard < 0 else (hard if cur_hard == inf else min(hard, cur_hard))
-        soft = hard if soft < 0 else (soft if hard == inf else min(soft, hard))
-        resource.setrlimit(r, (soft, hard))
-
-
 def _helper(request: dict, notify: int, log: int, warm_backend: str) -> None:
     """The forked helper: join, fork the driver, wait for it, report. Never returns."""
     def say(message: dict) -> None:
@@ -366,7 +352,9 @@ def _driver_child(spec: dict, notify: int, log: int, warm_backend: str) -> None:
         _libc().prctl(1, signal.SIGKILL, 0, 0, 0)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
-        _set_rlimits(spec["rlimits"])
+        from autograder.sandbox import apply_rlimits
+
+        apply_rlimits(spec["rlimits"])
         _drop_privileges(spec.get("uid"))
         os.umask(0o077)
         os.chdir(spec["cwd"])

@@ -66,7 +66,6 @@ def init_worker() -> None:
     """Each worker process: one torch thread (the judges run torch; workers share the cores), and
     what every item needs imported and started in the background while the first one runs: the
     zygote (``autograder.zygote``), torch and the judges, nbconvert for the feedback pages."""
-    _PROCESS["started"] = time.monotonic()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"
     import sys
@@ -127,7 +126,8 @@ def grade_task(item: dict) -> dict:
     from . import report
 
     t0 = time.monotonic()
-    timings: dict = _worker_timings()
+    timings: dict = {}
+    first = _PROCESS["items"] == 0
     data_dir = item.get("data_dir") or _local_data_dir()
     os.environ["MNIST_DATA_DIR"] = str(data_dir)   # hidden judges read the same data
     item = dict(item, data_dir=str(data_dir))
@@ -151,11 +151,14 @@ def grade_task(item: dict) -> dict:
         except Exception:  # noqa: BLE001
             pass
     result["seconds"] = round(time.monotonic() - t0, 2)
-    result["timings"] = {**timings, **result.get("timings", {})}
+    result["timings"] = {**timings, **_worker_timings(), **result.get("timings", {})}
+    if first:
+        result["timings"]["worker_age_at_first_item"] = round(
+            result["timings"].get("worker_age_at_first_item", 0.0) - result["seconds"], 3)
     return {"result": result, "feedback": page}
 
 
-_PROCESS = {"started": time.monotonic(), "items": 0}
+_PROCESS = {"items": 0}
 
 
 def _worker_timings() -> dict:
@@ -166,12 +169,23 @@ def _worker_timings() -> dict:
     _PROCESS["items"] += 1
     out: dict = {}
     if _PROCESS["items"] == 1:
-        out["worker_age_at_first_item"] = round(time.monotonic() - _PROCESS["started"], 3)
+        out["worker_age_at_first_item"] = _process_age()
     for z in list(zygote._shared.values()):
         if z._ready is not None:
             out["zygote_imports"] = z._ready.get("ready", {}).get("seconds")
             out["zygote_slow_imports"] = z._ready.get("ready", {}).get("slow")
     return out
+
+
+def _process_age() -> float:
+    """Seconds since this process started (/proc/self/stat's start time against /proc/uptime)."""
+    try:
+        with open("/proc/self/stat") as f:
+            start = int(f.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        with open("/proc/uptime") as f:
+            return round(float(f.read().split()[0]) - start, 3)
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def error_result(item: dict, reason: str, trace: str = "") -> dict:
