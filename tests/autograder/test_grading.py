@@ -15,8 +15,6 @@ import html as htmllib
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +24,7 @@ from autograder import sandbox
 from autograder.grading import cli, discover, judge, plan, report
 from autograder.grading import engine
 from autograder.grading.worker import grade_task, item_seed, lesson_limits
-from submission_kit import (CHEAT, LESSON, LIAR, MASTER, RELEASED, REPO, TESTS, TO_TENSORS_ALONE, _index, _load,
+from submission_kit import (CHEAT, LESSON, LIAR, MASTER, RELEASED, TESTS, TO_TENSORS_ALONE, _index, _load,
                             _src, data_dir, grade_cmd, partly_wrong, put, solution, solution_lines, solved)
 
 _why: list = []
