@@ -21,7 +21,7 @@ from autograder import sandbox
 from autograder.grading import gradebook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_grading import (REPO, _index, _load, _src, data_dir, grade_cmd,  # noqa: E402
+from submission_kit import (REPO, _index, _load, _src, data_dir, grade_cmd,  # noqa: E402
                           partly_wrong, put, solution, solved)
 
 ETHICS = "06_ethics"
