@@ -33,5 +33,5 @@ clean:
 	rm -rf $(VENV) runs .pytest_cache
 
 .PHONY: lessons
-lessons: setup         ## rebuild solutions/ from solutions/_src/ and regenerate the student notebooks in lessons/ (nbgrader)
+lessons: setup         ## build solutions/ from lessons_src/<id>/<id>.py and regenerate the student notebooks in lessons/ (nbgrader)
 	$(PY) -m autograder release

@@ -1,6 +1,6 @@
 """``python -m autograder``: the instructor's commands.
 
-    python -m autograder release [LESSON ...]     rebuild solutions/ from solutions/_src/ and
+    python -m autograder release [LESSON ...]     rebuild solutions/ from lessons_src/ and  
                                                   regenerate lessons/ with nbgrader (default: all)
     python -m autograder release --check          exit 1 if solutions/ or lessons/ are out of date
     python -m autograder grade NOTEBOOK ...       autograde notebooks with nbgrader in a scratch

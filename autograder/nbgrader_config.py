@@ -25,7 +25,7 @@ c.CourseDirectory.release_directory = "lessons"
 c.CourseDirectory.db_url = f"sqlite:///{REPO / 'runs' / 'nbgrader' / 'gradebook.db'}"
 # Never copied into a lesson: scratch files, and instructor-only material such as rubrics
 # (keep those in solutions/<id>/instructor/ or in the notebook's mark-scheme regions).
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "instructor", "_src"]
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "instructor"]
 
 # What the student sees in place of a solution region.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -2,8 +2,9 @@
 
 Two steps per lesson ``<id>`` (the ids are course.yml's ``lessons``):
 
-1. if ``solutions/_src/<id>.py`` exists, run its ``build()`` and write the master
-   notebook ``solutions/<id>/<id>.ipynb`` (see ``autograder.authoring``);
+1. if the lesson's source ``lessons_src/<id>/<id>.py`` (jupytext percent format) exists,
+   build the master notebook ``solutions/<id>/<id>.ipynb`` from it, given cells filled
+   from earlier lessons' masters (see ``autograder.authoring``);
 2. nbgrader ``generate_assignment`` (its Python API, no database) turns the master
    notebook into ``lessons/<id>/<id>.ipynb``: solution regions become
    ``raise NotImplementedError()``, hidden tests and outputs are removed, test and
@@ -28,7 +29,6 @@ import nbformat
 REPO = Path(__file__).resolve().parents[1]
 SOLUTIONS = REPO / "solutions"
 LESSONS = REPO / "lessons"
-SOURCES = SOLUTIONS / "_src"
 CONFIG_FILE = Path(__file__).resolve().with_name("nbgrader_config.py")
 FORBIDDEN_IN_RELEASE = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
                         "BEGIN MARK SCHEME", '_hidden"')
@@ -82,21 +82,29 @@ def _existing(ids: Optional[Iterable[str]]) -> List[str]:
     unknown = [i for i in ids if i not in known]
     if unknown:
         raise ReleaseError(f"unknown lesson {', '.join(unknown)}; course.yml lists {', '.join(known)}")
-    have = [i for i in ids if (SOURCES / f"{i}.py").is_file() or (SOLUTIONS / i / f"{i}.ipynb").is_file()]
+    have = [i for i in ids if _source(i).is_file() or (SOLUTIONS / i / f"{i}.ipynb").is_file()]
     if explicit and len(have) < len(ids):
         missing = [i for i in ids if i not in have]
-        raise ReleaseError(f"no solutions/_src/{missing[0]}.py or solutions/{missing[0]}/{missing[0]}.ipynb")
+        raise ReleaseError(f"no lessons_src/{missing[0]}/{missing[0]}.py or solutions/{missing[0]}/{missing[0]}.ipynb")
     return have
 
 
-def build_solution(lesson_id: str, out_dir: Path = SOLUTIONS) -> Path:
-    """Write ``<out_dir>/<id>/<id>.ipynb`` from ``solutions/_src/<id>.py`` (if that script exists)."""
-    from autograder.authoring import build
+def _source(lesson_id: str) -> Path:
+    from autograder.authoring import source_path
 
-    script = SOURCES / f"{lesson_id}.py"
+    return source_path(lesson_id)
+
+
+def build_solution(lesson_id: str, out_dir: Path = SOLUTIONS) -> Path:
+    """Write ``<out_dir>/<id>/<id>.ipynb`` from ``lessons_src/<id>/<id>.py`` (if that source exists)."""
+    from autograder import authoring
+
     target = out_dir / lesson_id / f"{lesson_id}.ipynb"
-    if script.is_file():
-        build(script).write(target)
+    if _source(lesson_id).is_file():
+        try:
+            authoring.write(authoring.build(lesson_id), target)
+        except authoring.AuthoringError as err:
+            raise ReleaseError(str(err)) from None
     return target
 
 
@@ -183,10 +191,10 @@ def release(ids: Optional[Iterable[str]] = None, log=print) -> List[Path]:
         for lesson_id in ids:
             built = sol / lesson_id / f"{lesson_id}.ipynb"
             master = SOLUTIONS / lesson_id / f"{lesson_id}.ipynb"
-            if (SOURCES / f"{lesson_id}.py").is_file() and (not master.exists() or not filecmp.cmp(built, master, shallow=False)):
+            if _source(lesson_id).is_file() and (not master.exists() or not filecmp.cmp(built, master, shallow=False)):
                 master.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(built, master)
-                log(f"solutions/{lesson_id}/{lesson_id}.ipynb: rebuilt from solutions/_src/{lesson_id}.py")
+                log(f"solutions/{lesson_id}/{lesson_id}.ipynb: rebuilt from lessons_src/{lesson_id}/{lesson_id}.py")
             target = LESSONS / lesson_id
             if _diff_trees(rel / lesson_id, target):
                 if target.exists():
@@ -209,10 +217,10 @@ def check(ids: Optional[Iterable[str]] = None) -> List[str]:
     with tempfile.TemporaryDirectory(prefix="release-check-") as tmp:
         sol, rel = _stage(ids, Path(tmp))
         for lesson_id in ids:
-            if (SOURCES / f"{lesson_id}.py").is_file():
+            if _source(lesson_id).is_file():
                 name = f"{lesson_id}/{lesson_id}.ipynb"
                 if not (SOLUTIONS / name).is_file() or not filecmp.cmp(sol / name, SOLUTIONS / name, shallow=False):
-                    problems.append(f"solutions/{name} differs from what solutions/_src/{lesson_id}.py builds")
+                    problems.append(f"solutions/{name} differs from what lessons_src/{lesson_id}/{lesson_id}.py builds")
             for path in _diff_trees(rel / lesson_id, LESSONS / lesson_id):
                 problems.append(f"lessons/{lesson_id}/{path} is out of date")
     known = set(lesson_ids())

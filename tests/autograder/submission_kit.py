@@ -137,3 +137,29 @@ def data_dir() -> str:
     from mnist_cnn.data import resolve_root
 
     return str(resolve_root())
+
+
+def write_master(solutions: Path, lesson_id: str, cells) -> Path:
+    """A made-up lesson, authored as instructors do: a percent-format source under ``<solutions>/../lessons_src``,
+    built into ``<solutions>/<id>/<id>.ipynb``. cells: (cell_type, source, metadata) triples."""
+    from autograder import authoring
+
+    root = Path(solutions).parent / "lessons_src"
+    src = authoring.source_path(lesson_id, root)
+    src.parent.mkdir(parents=True, exist_ok=True)
+    src.write_text(authoring.source_text(cells))
+    return authoring.write(authoring.build(lesson_id, root), Path(solutions) / lesson_id / f"{lesson_id}.ipynb")
+
+
+def add_channel_cells(prefix: str) -> list:
+    """A made-up lesson's cells: a setup, an add_channel exercise and lesson 1's graded add_channel check (2 points)."""
+    from autograder.authoring import nbgrader_meta as meta
+
+    return [
+        ("code", "import numpy as np\nfrom coursekit.checks import check", meta(f"{prefix}_setup", locked=True)),
+        ("code", "def add_channel(images):\n    ### BEGIN SOLUTION\n    return images[:, None]\n    ### END SOLUTION",
+         meta(f"{prefix}_answer", solution=True)),
+        ("code", 'check("data_add_channel", add_channel)\n### BEGIN HIDDEN TESTS\n'
+                 'check("data_add_channel_hidden", add_channel)\n### END HIDDEN TESTS',
+         meta("data_add_channel", grade=True, locked=True, points=2)),
+    ]

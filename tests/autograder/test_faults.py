@@ -26,7 +26,7 @@ import pytest
 
 from autograder import sandbox
 from autograder.grading import submissions
-from submission_kit import LESSON, REPO, data_dir, grade_cmd, put, solved
+from submission_kit import LESSON, REPO, data_dir, grade_cmd, put, solved, write_master, add_channel_cells
 
 _why: list = []
 needs_bwrap = pytest.mark.skipif(not sandbox.bwrap_available(why=_why), reason=f"bwrap unavailable: {_why}")
@@ -193,15 +193,8 @@ def _burner(seconds: float) -> str:
 
 
 def _class(tmp_path: Path):
-    from autograder.authoring import Lesson
-
-    L = Lesson("98_busy")
-    L.given("busy_setup", "import numpy as np\nfrom coursekit.checks import check")
-    L.exercise("busy_answer", "def add_channel(images):\n    ### BEGIN SOLUTION\n"
-                              "    return images[:, None]\n    ### END SOLUTION")
-    L.test("data_add_channel", 2, "add_channel")
     solutions = tmp_path / "solutions"
-    L.write(solutions / "98_busy" / "98_busy.ipynb")
+    write_master(solutions, "98_busy", add_channel_cells("busy"))
     root = tmp_path / "subs"
     for student, seconds in (("within", 3.5), ("over", 9.0)):
         nb = json.loads((solutions / "98_busy" / "98_busy.ipynb").read_text())

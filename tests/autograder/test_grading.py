@@ -25,7 +25,8 @@ from autograder.grading import cli, discover, judge, plan, report
 from autograder.grading import engine
 from autograder.grading.worker import grade_task, item_seed, lesson_limits
 from submission_kit import (CHEAT, LESSON, LIAR, MASTER, RELEASED, TESTS, TO_TENSORS_ALONE, _index, _load,
-                            _src, data_dir, grade_cmd, partly_wrong, put, solution, solution_lines, solved)
+                            _src, data_dir, grade_cmd, partly_wrong, put, solution, solution_lines, solved,
+                            write_master, add_channel_cells)
 
 _why: list = []
 needs_bwrap = pytest.mark.skipif(not sandbox.bwrap_available(why=_why), reason=f"bwrap unavailable: {_why}")
@@ -247,18 +248,14 @@ class TestClass:
 @pytest.mark.real_data
 @needs_bwrap
 def test_written_answers_are_left_for_hand_grading(tmp_path):
-    from autograder.authoring import Lesson
+    from autograder.authoring import nbgrader_meta as meta
 
-    L = Lesson("99_reflect")
-    L.given("reflect_setup", "import numpy as np\nfrom coursekit.checks import check")
-    L.exercise("reflect_add_channel_answer", "def add_channel(images):\n    ### BEGIN SOLUTION\n"
-                                             "    return images[:, None]\n    ### END SOLUTION")
-    L.test("data_add_channel", 2, "add_channel")
-    L.answer("reflect_ethics", 5, "A model answer that must never be shown.")
     solutions = tmp_path / "solutions"
-    L.write(solutions / "99_reflect" / "99_reflect.ipynb")
+    write_master(solutions, "99_reflect", add_channel_cells("reflect") + [
+        ("markdown", "A model answer that must never be shown.", meta("reflect_ethics", grade=True, solution=True, points=5)),
+    ])
     nb = _load(solutions / "99_reflect" / "99_reflect.ipynb")
-    nb["cells"][_index(nb, "reflect_add_channel_answer")]["source"] = "def add_channel(images):\n    return images[:, None]\n"
+    nb["cells"][_index(nb, "reflect_answer")]["source"] = "def add_channel(images):\n    return images[:, None]\n"
     nb["cells"][_index(nb, "reflect_ethics")]["source"] = "Bias in the data becomes bias in the model."
     put(tmp_path / "subs", "dana", nb, "99_reflect.ipynb")
     proc = grade_cmd(tmp_path / "subs", "--out", tmp_path / "out", "--solutions", solutions, "--time-factor", 0.25,

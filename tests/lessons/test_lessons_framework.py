@@ -232,16 +232,19 @@ def test_collected_data_must_be_plain():
 # --- authoring and release of other cell kinds ---------------------------------------
 
 def test_authoring_and_release_of_every_cell_kind(tmp_path):
-    from autograder.authoring import Lesson
+    from autograder import authoring
+    from autograder.authoring import nbgrader_meta as meta
     from autograder.release import generate
 
-    lesson = Lesson("99_demo")
-    lesson.markdown("# Demo")
-    lesson.given("demo_given", "X = 1")
-    lesson.exercise("demo_answer", "def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION")
-    lesson.test("demo_check", 2, "f")
-    lesson.answer("demo_essay", 3, "The model answer, for the grader's eyes only.")
-    lesson.write(tmp_path / "source" / "99_demo" / "99_demo.ipynb")
+    write_source(tmp_path / "src", "99_demo", [
+        ("markdown", "# Demo", {}),
+        ("code", "X = 1", meta("demo_given", locked=True)),
+        ("code", "def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION", meta("demo_answer", solution=True)),
+        ("code", 'check("demo_check", f)\n### BEGIN HIDDEN TESTS\ncheck("demo_check_hidden", f)\n### END HIDDEN TESTS',
+         meta("demo_check", grade=True, locked=True, points=2)),
+        ("markdown", "The model answer, for the grader's eyes only.", meta("demo_essay", grade=True, solution=True, points=3)),
+    ])
+    authoring.write(authoring.build("99_demo", tmp_path / "src"), tmp_path / "source" / "99_demo" / "99_demo.ipynb")
     out = generate("99_demo", tmp_path / "source", tmp_path / "release")
     nb = nbformat.read(out / "99_demo.ipynb", as_version=4)
     text = json.dumps(nb)
@@ -251,8 +254,64 @@ def test_authoring_and_release_of_every_cell_kind(tmp_path):
     assert sources["demo_essay"] == "YOUR ANSWER HERE"
     assert sources["demo_check"] == 'check("demo_check", f)'
     assert nb.cells[1].metadata["nbgrader"]["locked"] and nb.cells[3].metadata["nbgrader"]["points"] == 2
-    with pytest.raises(ValueError):
-        Lesson("99_demo").exercise("x", "def f(): pass")
+
+
+def write_source(root: Path, lesson_id: str, cells) -> Path:
+    """Write ``<root>/<id>/<id>.py`` (percent format) from (cell_type, source, metadata) triples."""
+    from autograder.authoring import source_path, source_text
+
+    path = source_path(lesson_id, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source_text(cells))
+    return path
+
+
+@pytest.mark.parametrize("cells, fragment", [
+    ([("code", "def f():\n    return 1", {"nbgrader": {"grade": False, "grade_id": "x_answer", "locked": False,
+                                                        "schema_version": 3, "solution": True}})],
+     "needs a ### BEGIN SOLUTION / ### END SOLUTION region"),
+    ([("code", "X = 1", {"nbgrader": {"grade": False, "grade_id": "Bad-Id", "locked": True, "schema_version": 3,
+                                       "solution": False}})], "use lower-case letters"),
+    ([("code", "X = 1", {"nbgrader": {"grade": False, "grade_id": "twice", "locked": True, "schema_version": 3,
+                                       "solution": False}})] * 2, "used twice"),
+    ([("code", 'check("x")', {"nbgrader": {"grade": True, "grade_id": "x", "locked": True, "schema_version": 3,
+                                            "solution": False}})], "needs \"points\""),
+    ([("code", "# Given", {"nbgrader": {"grade": False, "grade_id": "g", "locked": True, "schema_version": 3,
+                                         "solution": False}, "given_from": ["01_data:no_such_cell"]})],
+     "has no code cell with that grade_id"),
+    ([("code", "X = 1", {"nbgrader": {"grade": False, "grade_id": "g", "locked": True, "schema_version": 3,
+                                       "solution": False}, "given_from": ["01_data:data_normalize_answer"]})],
+     "remove its own code ('X = 1')"),
+    ([("code", "# Given", {"nbgrader": {"grade": False, "grade_id": "g", "locked": True, "schema_version": 3,
+                                         "solution": False}, "given_from": ["01_data:data_normalize"]})],
+     "is a test cell"),
+    ([("code", "# Given", {"given_from": ["98_loop:a"], "nbgrader": {"grade": False, "grade_id": "a", "locked": True,
+                                                                      "schema_version": 3, "solution": False}})],
+     "given_from loops"),
+])
+def test_a_broken_source_is_refused_with_the_cell_and_the_reason(tmp_path, cells, fragment):
+    import shutil
+
+    from autograder import authoring
+
+    shutil.copytree(authoring.SOURCE_ROOT / "01_data", tmp_path / "01_data")
+    write_source(tmp_path, "98_loop", cells)
+    with pytest.raises(authoring.AuthoringError, match=re.escape(fragment)):
+        authoring.build("98_loop", tmp_path)
+
+
+def test_given_code_comes_from_the_earlier_masters_solution():
+    """Lesson 5's given Net is lesson 3's fc_net_answer without the region markers: one source, no copy."""
+    from autograder import authoring
+
+    given = {c.id: c for c in authoring.build("05_evaluation").cells}
+    master3 = {c.id: c for c in authoring.build("03_fc").cells}
+    net = master3["fc_net_answer"].source
+    assert "### BEGIN SOLUTION" in net
+    assert given["eval_given_net"].source == "\n".join(ln for ln in net.splitlines() if "### " not in ln)
+    assert given["eval_given_net"].metadata["given_from"] == ["03_fc:fc_net_answer"]
+    for gid in ("train_given_pipeline", "train_given_net"):
+        assert gid in {c.id for c in authoring.build("04_training").cells}
 
 
 def test_a_bare_stub_is_not_implemented_but_torchs_own_notimplementederror_is_an_error():
