@@ -16,21 +16,25 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 data: setup            ## fetch and verify MNIST into the data cache
-	$(PY) -m mnist_cnn fetch
+	$(PY) -m coursekit fetch
 
 train: setup           ## fetch the data, train the reference model, print test accuracy, write plots
-	$(PY) -m mnist_cnn fetch
+	$(PY) -m coursekit fetch
 	$(PY) -m mnist_cnn train --out runs/latest
 
 test: setup            ## fetch the data, then run the whole test suite
-	$(PY) -m mnist_cnn fetch
+	$(PY) -m coursekit fetch
 	$(PY) -m pytest
 
 benchmark: setup       ## print training speed figures on this machine
 	$(PY) benchmarks/train.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs dist .pytest_cache
+
+.PHONY: student
+student: setup         ## write dist/student/: the lessons and the support package, nothing of the instructor's
+	$(PY) -m autograder student
 
 .PHONY: lessons
 lessons: setup         ## build solutions/ from lessons_src/<id>/<id>.py and regenerate the student notebooks in lessons/ (nbgrader)

@@ -9,6 +9,9 @@
                                                   grade a class in sandboxes, here or on a Dask
                                                   cluster: grades.csv, grades.json, feedback HTML
                                                   (docs/grading.md)
+    python -m autograder student [--lesson ID ...]  write the student environment (default dist/student/):
+                                                  the lessons, the support package, a README; no
+                                                  answers, hidden judges or instructor tools
     python -m autograder gradebook GRADES_DIR --course COURSE_DIR [--submissions DIR] [--lesson ID ...]
                                                   put those grades into an nbgrader course folder
                                                   (formgrader, generate_feedback, export); runs no
@@ -35,6 +38,10 @@ def main(argv=None) -> int:
     from autograder.grading import cli as grading_cli
 
     grading_cli.add_arguments(grade)
+    st = sub.add_parser("student", help="write the student environment (lessons + support package)")
+    st.add_argument("--out", type=Path, default=None, help="where to write it (default: dist/student/)")
+    st.add_argument("--lesson", action="append", dest="lesson_ids", metavar="ID",
+                    help="hand out this lesson (repeatable; default: all; later lessons show earlier answers as given code)")
     gb = sub.add_parser("gradebook", help="import the grades into an nbgrader course folder (formgrader)")
     _gradebook_arguments(gb)
     args = parser.parse_args(argv)
@@ -43,6 +50,16 @@ def main(argv=None) -> int:
         from autograder.grading import gradebook      # imports nbgrader (seconds): only here
 
         return gradebook.run(args)
+
+    if args.command == "student":
+        from autograder import student
+
+        try:
+            student.build(args.out or student.DEFAULT_OUT, args.lesson_ids)
+        except student.StudentBuildError as err:
+            print(f"python -m autograder student: {err}", file=sys.stderr)
+            return 1
+        return 0
 
     if args.command == "release":
         from autograder import release

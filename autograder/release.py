@@ -69,7 +69,7 @@ def nbgrader_config(**overrides):
 
 def lesson_ids() -> List[str]:
     """The lesson ids in course.yml, in order."""
-    from mnist_cnn import config
+    from coursekit import config
 
     return [lesson.id for lesson in config.load().lessons]
 

@@ -424,7 +424,7 @@ def _safe_name(name: str) -> str:
 
 
 def _course_files() -> list[Path]:
-    """course.yml next to an editable mnist_cnn, for mnist_cnn.config inside the sandbox."""
+    """course.yml next to an editable mnist_cnn, for coursekit.config inside the sandbox."""
     import importlib.util
 
     spec = importlib.util.find_spec("mnist_cnn")

@@ -58,7 +58,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mnist_cnn import config  # noqa: E402
+from coursekit import config  # noqa: E402
 
 DEFAULT_LESSONS = ["01_data", "02_conv", "03_fc"]
 # A realistic bug per exercise cell: (text of the master's solution, what the student wrote).

@@ -131,7 +131,7 @@ def main(argv=None) -> int:
     parser.add_argument("--lessons", nargs="+", default=DEFAULT_LESSONS, help="lesson ids, or 'all'")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args(argv)
-    from mnist_cnn import config
+    from coursekit import config
 
     lessons = [lesson.id for lesson in config.load().lessons] if args.lessons == ["all"] else args.lessons
     work = Path(tempfile.mkdtemp(prefix="gradevs-"))

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from autograder.grade import autograde  # noqa: E402
-from mnist_cnn import config  # noqa: E402
+from coursekit import config  # noqa: E402
 
 
 def selfcheck_seconds(lesson_id: str) -> float:

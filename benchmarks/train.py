@@ -55,8 +55,8 @@ def child(args: argparse.Namespace) -> None:
     marks = {"python": time.time()}
     import torch
 
-    from mnist_cnn.config import load
-    from mnist_cnn.data import load_mnist
+    from coursekit.config import load
+    from coursekit.fetch import load_mnist
     from mnist_cnn.evaluate import evaluate
     from mnist_cnn.model import Net
     from mnist_cnn.train import pick_device, set_seed, to_tensors, train
@@ -144,7 +144,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto (default: cpu)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads in the training process (default: as torch sets them)")
-    parser.add_argument("--data-dir", default=None, help="MNIST root (default: as mnist_cnn.data finds it)")
+    parser.add_argument("--data-dir", default=None, help="MNIST root (default: as coursekit.fetch finds it)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, default=None, help=argparse.SUPPRESS)

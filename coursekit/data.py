@@ -1,6 +1,6 @@
 """The MNIST digits for the lessons, read from the local data cache.
 
-The files are fetched once with ``make data`` (``python -m mnist_cnn fetch``) into
+The files are fetched once with ``python -m coursekit fetch`` (``make data``) into
 ``$MNIST_DATA_DIR``, else course.yml's ``data.root``, else ``~/.cache/mnist_cnn``
 (``$XDG_CACHE_HOME/mnist_cnn`` when that is set), in torchvision's layout::
 
@@ -34,20 +34,19 @@ class DataMissing(FileNotFoundError):
 
 
 def _configured_root():
-    """course.yml's ``data.root`` (the course folder's, next to this package), or None."""
-    try:
-        import yaml
+    """course.yml's ``data.root`` (see ``coursekit.config.load``), or None where there is none."""
+    from coursekit import config
 
-        path = Path(os.environ.get("MNIST_CNN_COURSE") or Path(__file__).resolve().parents[1] / "course.yml")
-        root = (yaml.safe_load(path.read_text()) or {}).get("data", {}).get("root")
-        return Path(root).expanduser() if root else None
-    except Exception:  # no course.yml, or not readable: the default applies
+    try:
+        root = config.load().data.root
+    except config.ConfigError:  # no course.yml, or not readable: the default applies
         return None
+    return Path(root).expanduser() if root else None
 
 
 def data_root() -> Path:
-    """The data root, found as ``mnist_cnn`` finds it: ``$MNIST_DATA_DIR``, else course.yml's
-    ``data.root``, else ``$XDG_CACHE_HOME/mnist_cnn``, else ``~/.cache/mnist_cnn``."""
+    """The data root, the course's one rule: ``$MNIST_DATA_DIR``, else course.yml's ``data.root``,
+    else ``$XDG_CACHE_HOME/mnist_cnn``, else ``~/.cache/mnist_cnn``."""
     if os.environ.get("MNIST_DATA_DIR"):
         return Path(os.environ["MNIST_DATA_DIR"]).expanduser()
     configured = _configured_root()
@@ -64,7 +63,7 @@ def load_digits(split: str = "train"):
     Returns (images, labels):
         images: (N, 28, 28) uint8 array, pixels 0 (black) .. 255 (white)
         labels: (N,) int64 array, the digit 0..9 each image shows
-    Raises DataMissing (one line: run ``make data``) when the files are not there.
+    Raises DataMissing (one line: how to fetch them) when the files are not there.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: use 'train' or 'test'")
@@ -73,13 +72,13 @@ def load_digits(split: str = "train"):
     missing = [p.name for p in (image_file, label_file) if not p.is_file()]
     if missing:
         raise DataMissing(
-            f"MNIST is not in {raw} (missing {', '.join(missing)}): run `make data` in the course folder "
-            f"once (or set MNIST_DATA_DIR to a folder that has MNIST/raw/), then run this cell again")
+            f"MNIST is not in {raw} (missing {', '.join(missing)}): run `python -m coursekit fetch` (or `make data`) "
+            f"in the course folder once (or set MNIST_DATA_DIR to a folder that has MNIST/raw/), then run this cell again")
     try:
         images = read_idx(image_file)                       # (N, 28, 28) uint8
         labels = read_idx(label_file).astype(np.int64)      # (N,) int64
     except IdxError as err:
-        raise DataMissing(f"{err}: the file is damaged; run `make data` again to fetch a good copy") from None
+        raise DataMissing(f"{err}: the file is damaged; run `python -m coursekit fetch` (or `make data`) again to fetch a good copy") from None
     if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
-        raise DataMissing(f"{raw}: images {images.shape} and labels {labels.shape} do not pair up; run `make data` again")
+        raise DataMissing(f"{raw}: images {images.shape} and labels {labels.shape} do not pair up; run `python -m coursekit fetch` (or `make data`) again")
     return images, labels

@@ -28,7 +28,7 @@ from typing import Iterable, Optional, Sequence, Tuple, Union
 
 import torch
 
-from mnist_cnn.config import Recipe
+from coursekit.config import Recipe
 from mnist_cnn.model import Net
 from mnist_cnn.train import MNIST_MEAN, MNIST_STD
 

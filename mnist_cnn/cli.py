@@ -17,12 +17,13 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from coursekit import config
+from coursekit import fetch as data
+from coursekit.config import ConfigError
+from coursekit.fetch import DataError
 from coursekit.idx import IdxError
-from mnist_cnn import __version__
-from mnist_cnn import checkpoint, config, data, plots
+from mnist_cnn import __version__, checkpoint, plots
 from mnist_cnn.checkpoint import CheckpointError
-from mnist_cnn.config import ConfigError
-from mnist_cnn.data import DataError
 from mnist_cnn.predict import ImageError
 
 PROG = "mnist-cnn"

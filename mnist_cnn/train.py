@@ -34,7 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
-from mnist_cnn.config import Recipe
+from coursekit.config import Recipe
 
 # Mean and standard deviation of pixels/255 over the 60,000 training images
 # (all 47,040,000 pixels). Measured on the real MNIST with

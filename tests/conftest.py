@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mnist_cnn.data import DataError, load_mnist
+from coursekit.fetch import DataError, load_mnist
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from torch import nn
 
 from mnist_cnn import checkpoint
 from mnist_cnn.checkpoint import FORMAT, CheckpointError
-from mnist_cnn.config import load
+from coursekit.config import load
 from mnist_cnn.model import Net
 from mnist_cnn.train import MNIST_MEAN, MNIST_STD, set_seed
 

@@ -9,7 +9,7 @@ import torch
 
 from coursekit.idx import write_idx
 from mnist_cnn import cli
-from mnist_cnn.data import ALLOW_UNVERIFIED_ENV
+from coursekit.fetch import ALLOW_UNVERIFIED_ENV
 from mnist_cnn.model import Net
 
 from test_predict import draw_digit

@@ -1,9 +1,9 @@
-"""mnist_cnn.config: course.yml loads, and every mistake in it is named by its key."""
+"""coursekit.config: course.yml loads, and every mistake in it is named by its key."""
 import pytest
 import yaml
 
-from mnist_cnn import config
-from mnist_cnn.config import ConfigError
+from coursekit import config
+from coursekit.config import ConfigError
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""mnist_cnn.data and coursekit.idx: IDX round trip, verification, the pickle rebuild, fetch's sources."""
+"""coursekit.fetch and coursekit.idx: IDX round trip, verification, the pickle rebuild, fetch's sources."""
 import gzip
 import hashlib
 import io
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from coursekit.idx import IdxError, encode_idx, parse_idx, read_idx, write_idx
-from mnist_cnn import data
-from mnist_cnn.data import DataError
+from coursekit import fetch as data
+from coursekit.fetch import DataError
 
 
 # --- IDX format -----------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from mnist_cnn.config import load
+from coursekit.config import load
 from mnist_cnn.model import Net
 from mnist_cnn.predict import ImageError, predict, preprocess
 from mnist_cnn.train import set_seed, to_tensors, train

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_cnn.config import load
+from coursekit.config import load
 from mnist_cnn.evaluate import evaluate
 from mnist_cnn.model import Net
 from mnist_cnn.train import (DRY_RUN_BATCHES, MNIST_MEAN, MNIST_STD, TrainResult, pick_device,

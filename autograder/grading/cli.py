@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--force", action="store_true", help="grade again items that already have a result")
     g.add_argument("--time-factor", type=float, default=1.0,
                    help="scale every time limit (default 1: a cell 4×, a notebook 10× course.yml's budget_s + 30 s)")
-    g.add_argument("--data-dir", type=Path, help="MNIST root (default: as `python -m mnist_cnn fetch` finds it)")
+    g.add_argument("--data-dir", type=Path, help="MNIST root (default: as `python -m coursekit fetch` finds it)")
     g.add_argument("--solutions", type=Path, help="master notebooks (default: the course's solutions/)")
     g.add_argument("--scratch", type=Path, help="where sandboxes get their scratch folders (default: $TMPDIR)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -200,11 +200,11 @@ def _run(args) -> int:
 
 
 def _data_dir(given: Optional[Path]) -> Optional[str]:
-    from mnist_cnn.data import resolve_root
+    from coursekit.fetch import resolve_root
 
     root = Path(given).expanduser().resolve() if given else resolve_root()
     if not (root / "MNIST" / "raw").is_dir():
-        raise UsageError(f"MNIST is not in {root}/MNIST/raw: run `python -m mnist_cnn fetch` or pass --data-dir")
+        raise UsageError(f"MNIST is not in {root}/MNIST/raw: run `python -m coursekit fetch` or pass --data-dir")
     return str(root)
 
 

@@ -96,7 +96,7 @@ def released_source(source: str) -> str:
 # ------------------------------------------------------------------------------------------
 def course_lessons() -> Dict[str, object]:
     """course.yml's lessons by id (order kept)."""
-    from mnist_cnn import config
+    from coursekit import config
 
     return {lesson.id: lesson for lesson in config.load().lessons}
 

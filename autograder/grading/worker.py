@@ -207,7 +207,7 @@ def _solutions(item: dict) -> Path:
 
 def _local_data_dir() -> Path:
     """This machine's MNIST (a Dask worker's own), fetched on first use."""
-    from mnist_cnn import data
+    from coursekit import fetch as data
 
     root = data.resolve_root()
     if not (root / "MNIST" / "raw").is_dir() or data.check_files(root):

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import coursekit.checks.lesson1  # noqa: F401  (registers the checks these judges attach to)
 from coursekit.checks import Found, fail, hidden_judge, where_differs
-from mnist_cnn import config
+from coursekit import config
 from mnist_cnn.train import to_tensors as reference_to_tensors
 
 

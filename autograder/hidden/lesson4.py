@@ -14,7 +14,7 @@ from torch import nn
 
 import coursekit.checks.lesson4 as public
 from coursekit.checks import fail, hidden_judge, where_differs
-from mnist_cnn import config
+from coursekit import config
 from mnist_cnn.model import Net
 
 

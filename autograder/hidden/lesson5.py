@@ -15,8 +15,8 @@ from torch import nn
 
 import coursekit.checks.lesson5  # noqa: F401  (registers the checks these judges attach to)
 from coursekit.checks import Found, fail, hidden_judge, where_differs
-from mnist_cnn import config
-from mnist_cnn.data import load_mnist
+from coursekit import config
+from coursekit.fetch import load_mnist
 from mnist_cnn.evaluate import evaluate as reference_evaluate
 from mnist_cnn.model import Net
 from mnist_cnn.train import to_tensors

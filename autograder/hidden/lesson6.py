@@ -15,7 +15,7 @@ from torch import nn
 
 import coursekit.checks.lesson6  # noqa: F401  (registers the checks these judges attach to)
 from coursekit.checks import Found, fail, hidden_judge, where_differs
-from mnist_cnn import config
+from coursekit import config
 from mnist_cnn.evaluate import evaluate
 
 

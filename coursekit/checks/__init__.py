@@ -13,8 +13,9 @@ A check has an id (the ``grade_id`` of the notebook cell that runs it) and:
 
 Public checks (collector and judges) live here in ``coursekit.checks.lessonN``; they
 need no reference code. A hidden check has an id ending in ``_hidden``; its collector
-is registered here too, but its judges live in ``autograder.hidden.lessonN`` and
-compare with ``mnist_cnn``; they are loaded only when a hidden check is judged.
+is registered here too, but its judges live with the grader (the course's are in
+``autograder.hidden.lessonN`` and compare with ``mnist_cnn``); the grader registers them
+through an entry point, and they are loaded only when a hidden check is judged.
 
 A notebook's test cell only calls ``check("grade_id", student_function, ...)``:
 
@@ -152,19 +153,32 @@ def get(check_id: str) -> Check:
     return REGISTRY[check_id]
 
 
-def load_hidden(chk: Check) -> None:
-    """Import ``autograder.hidden.<module>`` so the hidden judges of ``chk`` are attached.
+HIDDEN_JUDGES_GROUP = "coursekit.hidden_judges"   # entry points: fn(module) attaches that module's hidden judges
 
-    Raises CheckFailed (a clear message) where the autograder is not installed.
+
+def load_hidden(chk: Check) -> None:
+    """Attach the hidden judges of ``chk``'s module, through whatever package registered them.
+
+    coursekit names no grader: a grading package declares an entry point in the group
+    ``coursekit.hidden_judges`` (the course's autograder does), and each one is called with the
+    check's module name ("lesson1"). Raises CheckFailed (a clear message) where none is
+    installed, as in the student environment.
     """
     if _loaded_hidden.get(chk.module):
         return
-    try:
-        importlib.import_module(f"autograder.hidden.{chk.module}")
-    except ImportError as err:
+    from importlib.metadata import entry_points
+
+    attached, reason = False, "no package that judges them is installed"
+    for ep in entry_points(group=HIDDEN_JUDGES_GROUP):
+        try:
+            ep.load()(chk.module)
+            attached = True
+        except ImportError as err:
+            reason = f"{ep.value}: {err}"
+    if not attached:
         raise CheckFailed(
             f"{chk.id} is a hidden check: it is judged by the course's autograder, which is not "
-            f"available here ({err}). It runs when your notebook is graded; nothing to do for you.") from None
+            f"available here ({reason}). It runs when your notebook is graded; nothing to do for you.")
     _loaded_hidden[chk.module] = True
 
 

@@ -134,7 +134,7 @@ def grade_cmd(*args, timeout=900) -> subprocess.CompletedProcess:
 
 
 def data_dir() -> str:
-    from mnist_cnn.data import resolve_root
+    from coursekit.fetch import resolve_root
 
     return str(resolve_root())
 

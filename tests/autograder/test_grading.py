@@ -122,7 +122,7 @@ class TestClass:
         assert got == graded["expected"], {s: (r["points"], r["reason"]) for s, r in graded["results"].items()}
 
     def test_correct_submission_gets_course_yml_points(self, graded):
-        from mnist_cnn import config
+        from coursekit import config
 
         r = graded["results"]["correct"]
         assert r["points"] == r["max_points"] == config.load().lesson(LESSON).points

