@@ -424,15 +424,17 @@ def _safe_name(name: str) -> str:
 
 
 def _course_files() -> list[Path]:
-    """course.yml next to an editable mnist_cnn, for coursekit.config inside the sandbox."""
+    """What of the course checkout the sandbox may read besides the packages: course.yml (for
+    coursekit.config) and each lesson's public checks, ``lessons_src/<id>/<id>_checks.py``, file
+    by file (the folders also hold the lesson's solutions and hidden judges, which stay out)."""
     import importlib.util
 
-    spec = importlib.util.find_spec("mnist_cnn")
-    if spec and spec.submodule_search_locations:
-        f = Path(list(spec.submodule_search_locations)[0]).parent / "course.yml"
-        if f.is_file():
-            return [f]
-    return []
+    spec = importlib.util.find_spec("coursekit")
+    if not (spec and spec.submodule_search_locations):
+        return []
+    checkout = Path(list(spec.submodule_search_locations)[0]).parent
+    files = [checkout / "course.yml"] if (checkout / "course.yml").is_file() else []
+    return files + sorted(checkout.glob("lessons_src/[0-9]*/[0-9]*_checks.py"))
 
 
 def _environment(home: str, limits: Limits, isolated: bool, data_dir) -> dict[str, str]:

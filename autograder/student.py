@@ -8,7 +8,8 @@ What an instructor hands to students or bakes into a JupyterHub image::
       lessons/<id>/<id>.ipynb    the released lessons, as nbgrader generated them
       support/                   the support package, pip-installable on its own:
         pyproject.toml           `mnist-cnn-coursekit`, with only what the lessons need
-        coursekit/               data reading and fetching, plots, the public checks, the self-check
+        coursekit/               data reading and fetching, plots, the self-check, and the public
+                                 checks (each lesson's lessons_src/<id>/<id>_checks.py)
 
 It holds no solution, hidden judge, master notebook, autograder or reference package, and
 ``build`` refuses to finish if it finds any (``leaks``). nbgrader is not among the support
@@ -108,6 +109,8 @@ def build(out: Path = DEFAULT_OUT, lesson_ids: Optional[Sequence[str]] = None, l
                 raise StudentBuildError(f"lessons/{lesson.id}/{lesson.id}.ipynb is missing: run `make lessons` first")
             shutil.copytree(src, stage / "lessons" / lesson.id, ignore=_SKIP)
         shutil.copytree(REPO / "coursekit", stage / "support" / "coursekit", ignore=_SKIP)
+        for checks in sorted((REPO / "lessons_src").glob("[0-9]*/[0-9]*_checks.py")):   # each lesson's public checks
+            shutil.copyfile(checks, stage / "support" / "coursekit" / "checks" / checks.name)
         (stage / "support" / "pyproject.toml").write_text(_pyproject(_version()))
         shutil.copyfile(REPO / "course.yml", stage / "course.yml")
         rows = "\n".join(f"| `lessons/{lesson.id}/{lesson.id}.ipynb` | {lesson.title} | {lesson.points:g} |"
@@ -154,7 +157,7 @@ def hidden_texts() -> set:
         for cell in nbformat.read(master, as_version=4).cells:
             for region in _HIDDEN.findall(cell.source):
                 out.update(sq for sq in map(_squash, region.splitlines()) if sq)
-    for module in sorted((REPO / "autograder" / "hidden").glob("lesson*.py")):
+    for module in sorted((REPO / "lessons_src").glob("[0-9]*/[0-9]*_judges.py")):
         for node in ast.walk(ast.parse(module.read_text())):
             if isinstance(node, ast.FunctionDef) and any("hidden_judge" in ast.unparse(d) for d in node.decorator_list):
                 out.add(f"def{node.name}(")

@@ -1,6 +1,5 @@
-"""The README's layout table matches the tree, and the layers import only downwards:
-coursekit (the base, shipped to students) imports neither mnist_cnn nor autograder, and
-mnist_cnn (the reference) does not import the autograder."""
+"""The README's layout table matches the tree, one folder per lesson, and the reference
+package (mnist_cnn) does not import the autograder."""
 import ast
 import re
 import subprocess
@@ -39,5 +38,17 @@ def _imports(package: str) -> set:
 
 
 def test_layers_import_only_downwards():
-    assert not {(m, f) for m, f in _imports("coursekit") if m in ("mnist_cnn", "autograder")}
+    """(coursekit and the lessons' public checks: tests/lessons/test_lessons_framework.py.)"""
     assert not {(m, f) for m, f in _imports("mnist_cnn") if m == "autograder"}
+
+
+def test_one_folder_per_lesson_holds_what_an_author_edits():
+    """The notebook source, the public checks, the hidden judges and the tests, named by the lesson id."""
+    from coursekit import config
+
+    for lesson in config.load().lessons:
+        folder = REPO / "lessons_src" / lesson.id
+        names = {p.name for p in folder.iterdir() if p.suffix == ".py"}
+        assert names == {f"{lesson.id}.py", f"{lesson.id}_checks.py", f"{lesson.id}_judges.py", f"test_{lesson.id}.py"}, names
+    assert not list((REPO / "coursekit" / "checks").glob("lesson*.py"))
+    assert not list((REPO / "autograder" / "hidden").glob("lesson*.py"))

@@ -120,8 +120,8 @@ def _fingerprint(lesson_plan, extra: str) -> str:
     files = [*sorted((REPO / "autograder" / "grading").glob("*.py")),
              *(REPO / "autograder" / name for name in ("runner.py", "_driver.py", "sandbox.py", "zygote.py")),
              REPO / "coursekit" / "checks" / "__init__.py",
-             *(REPO / "coursekit" / "checks" / f"{m}.py" for m in modules),
-             *(REPO / "autograder" / "hidden" / f"{m}.py" for m in modules)]
+             *(REPO / "lessons_src" / m / f"{m}_checks.py" for m in modules),
+             *(REPO / "lessons_src" / m / f"{m}_judges.py" for m in modules)]
     for f in files:
         if f.is_file():
             h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")

@@ -15,7 +15,8 @@ from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[2]
 CODE = [("autograder", "*.py"), ("autograder/grading", "*.py"), ("autograder/hidden", "*.py"),
-        ("coursekit", "**/*.py"), ("mnist_cnn", "*.py")]   # mnist_cnn: the reference the hidden judges compare with
+        ("coursekit", "**/*.py"), ("mnist_cnn", "*.py"),   # mnist_cnn: the reference the hidden judges use
+        ("lessons_src", "*/*_checks.py"), ("lessons_src", "*/*_judges.py")]
 
 
 def course_files(solutions: Optional[Path] = None) -> Dict[str, str]:

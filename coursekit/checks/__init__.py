@@ -11,8 +11,10 @@ A check has an id (the ``grade_id`` of the notebook cell that runs it) and:
   collected data that raise ``CheckFailed(message)``; the message says what was
   expected, what was found and the likely mistake.
 
-Public checks (collector and judges) live here in ``coursekit.checks.lessonN``; they
-need no reference code. A hidden check has an id ending in ``_hidden``; its collector
+Public checks (collector and judges) live in each lesson's folder, as
+``lessons_src/<id>/<id>_checks.py`` (module ``coursekit.checks.<id>_checks``: this package's
+path includes the lesson folders next to it; the student environment copies the files in);
+they need no reference code. A hidden check has an id ending in ``_hidden``; its collector
 is registered here too, but its judges live with the grader (the course's are in
 ``autograder.hidden.lessonN`` and compare with ``mnist_cnn``); the grader registers them
 through an entry point, and they are loaded only when a hidden check is judged.
@@ -47,8 +49,22 @@ import numpy as np
 COLLECT_DIR_ENV = "COURSE_COLLECT_DIR"   # collect mode: save data to this folder instead of judging
 SEED_ENV = "COURSE_SEED"                 # overrides every check's seed (a grader choosing inputs)
 HIDDEN_SUFFIX = "_hidden"
+CHECKS_SUFFIX = "_checks"                # lessons_src/<id>/<id>_checks.py: the lesson's public checks
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _COURSEKIT_DIR = _PACKAGE_DIR.parent
+
+
+def lesson_dirs() -> List[Path]:
+    """The lessons' folders of the course checkout this package sits in, ``lessons_src/<id>/``
+    (none where the package is installed on its own, as in the student environment)."""
+    root = _COURSEKIT_DIR.parent / "lessons_src"
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name[:2].isdigit())
+
+
+# The lessons' check modules are this package's modules: coursekit.checks.01_data_checks ...
+__path__ += [str(d) for d in lesson_dirs() if str(d) not in __path__]  # noqa: F821 (a package's own)
 
 Judge = Callable[[dict, dict], None]
 
@@ -66,7 +82,7 @@ class Check:
     """One registered check (see the module docstring)."""
 
     id: str
-    module: str                      # "lesson1": the coursekit.checks / autograder.hidden module name
+    module: str                      # "01_data": the lesson whose <id>_checks / <id>_judges define it
     collect: Callable[..., dict]
     inputs: Callable[[int], dict]
     seed: int = 0
@@ -93,7 +109,9 @@ _loaded_hidden: Dict[str, bool] = {}
 # --- registering checks -------------------------------------------------------------
 
 def _module_of(fn) -> str:
-    return fn.__module__.rsplit(".", 1)[-1]
+    """The lesson id of the ``<id>_checks`` module that defines ``fn``."""
+    name = fn.__module__.rsplit(".", 1)[-1]
+    return name[: -len(CHECKS_SUFFIX)] if name.endswith(CHECKS_SUFFIX) else name
 
 
 def register(check_id: str, *, inputs: Callable[[int], dict], seed: int = 0, title: str = "",
@@ -132,12 +150,17 @@ def hidden_judge(*check_ids: str):
     return deco
 
 
+def lesson_checks(lesson_id: str):
+    """The module of lesson ``lesson_id``'s public checks (importing it registers them)."""
+    return importlib.import_module(f"{__name__}.{lesson_id}{CHECKS_SUFFIX}")
+
+
 def load_public() -> None:
-    """Import every ``coursekit.checks.lesson*`` module (they register their checks)."""
+    """Import every lesson's ``<id>_checks`` module (they register their checks)."""
     global _loaded_public
     if not _loaded_public:
-        for info in sorted(pkgutil.iter_modules([str(_PACKAGE_DIR)]), key=lambda m: m.name):
-            if info.name.startswith("lesson"):
+        for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):  # noqa: F821
+            if info.name.endswith(CHECKS_SUFFIX):
                 importlib.import_module(f"{__name__}.{info.name}")
         _loaded_public = True
 
@@ -161,7 +184,7 @@ def load_hidden(chk: Check) -> None:
 
     coursekit names no grader: a grading package declares an entry point in the group
     ``coursekit.hidden_judges`` (the course's autograder does), and each one is called with the
-    check's module name ("lesson1"). Raises CheckFailed (a clear message) where none is
+    check's lesson id ("01_data"). Raises CheckFailed (a clear message) where none is
     installed, as in the student environment.
     """
     if _loaded_hidden.get(chk.module):

@@ -180,8 +180,8 @@ def test_cluster_grades_equal_local_grades_despite_killed_workers(cluster, tmp_p
 
 def test_a_worker_with_another_course_is_refused_by_name(cluster, tmp_path):
     other = tmp_path / "course"
-    for part in ("autograder", "coursekit", "solutions"):
-        shutil.copytree(REPO / part, other / part, ignore=shutil.ignore_patterns("__pycache__", "_src", "*.pyc"))
+    for part in ("autograder", "coursekit", "mnist_cnn", "lessons_src", "solutions"):
+        shutil.copytree(REPO / part, other / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     shutil.copy(REPO / "course.yml", other / "course.yml")
     master = other / "solutions" / LESSON / f"{LESSON}.ipynb"
     nb = json.loads(master.read_text())

@@ -63,7 +63,9 @@ def test_cannot_read_secrets_outside(tmp_path):
     secret.parent.mkdir()
     secret.write_text("the answer is 42")
     assert secret.read_text() == "the answer is 42"            # the host can
+    lesson = REPO / "lessons_src" / "01_data"     # the lesson's folder: only its public checks are shipped
     host_only = [str(secret), str(REPO / "pyproject.toml"), str(REPO / "README.md"),
+                 str(lesson / "01_data.py"), str(lesson / "01_data_judges.py"), str(lesson / "test_01_data.py"),
                  "/etc/shadow", "/root/.bash_history", "/etc/hostname"]
     assert (REPO / "pyproject.toml").is_file()
     code = f"""
@@ -76,17 +78,21 @@ def test_cannot_read_secrets_outside(tmp_path):
                 out[p] = type(e).__name__
         out["repo_listing"] = sorted(os.listdir({str(REPO)!r}))
         out["solutions"] = os.path.exists({str(REPO / "solutions")!r})
+        out["lesson_listing"] = sorted(os.listdir({str(lesson)!r}))
         out["tmp_listing"] = os.listdir("/tmp")
         print(json.dumps(out))
     """
-    rc, out, err = run_inside(code, tmp_path / "scratch")
+    from autograder import runner
+
+    rc, out, err = run_inside(code, tmp_path / "scratch", readonly=runner._course_files())   # what grading mounts
     assert rc == 0, err
     seen = result(out)
     for p in host_only:
         assert seen[p] != "READ", f"{p} readable inside the sandbox"
     # Of the repository only the runtime packages (and course.yml) are there, read-only.
-    assert set(seen["repo_listing"]) <= {"coursekit", "mnist_cnn", "course.yml", ".venv"}
+    assert set(seen["repo_listing"]) <= {"coursekit", "mnist_cnn", "course.yml", "lessons_src", ".venv"}
     assert seen["solutions"] is False
+    assert seen["lesson_listing"] == ["01_data_checks.py"]
     assert seen["tmp_listing"] == [] or all(not n.startswith("pytest") for n in seen["tmp_listing"])
 
 

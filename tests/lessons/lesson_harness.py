@@ -127,3 +127,8 @@ def notebook_functions(lesson_id: str) -> dict:
         if cell.cell_type == "code" and (meta.get("solution") or (meta.get("locked") and not meta.get("grade"))):
             exec(compile(cell.source, f"<{lesson_id} {cell.id}>", "exec"), namespace)
     return namespace
+
+
+def shipped_sources() -> list:
+    """The Python files that ship to students: coursekit and each lesson's public checks."""
+    return sorted((REPO / "coursekit").rglob("*.py")) + sorted((REPO / "lessons_src").glob("*/*_checks.py"))

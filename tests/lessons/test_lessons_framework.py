@@ -16,7 +16,7 @@ import pytest
 
 from coursekit import checks
 from coursekit.checks import HIDDEN_SUFFIX, REGISTRY, CheckFailed, check, load_public
-from lesson_harness import REPO, blocked_env, master, released
+from lesson_harness import REPO, blocked_env, master, released, shipped_sources
 from coursekit import config
 
 HIDDEN_RE = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS\n?", re.S)
@@ -108,7 +108,7 @@ def test_no_solution_code_ships_with_a_lesson_or_in_coursekit(lesson_id):
             nb = nbformat.reads(text, as_version=4)
             assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
             shipped[f"lessons/{other}"] = "\n".join(c.source for c in nb.cells)
-    for path in sorted((REPO / "coursekit").rglob("*.py")):
+    for path in shipped_sources():
         shipped[str(path.relative_to(REPO))] = path.read_text()
     for where, text in shipped.items():
         squashed = re.sub(r"\s+", "", text)
@@ -117,7 +117,7 @@ def test_no_solution_code_ships_with_a_lesson_or_in_coursekit(lesson_id):
 
 
 def test_coursekit_never_imports_the_reference_or_the_autograder():
-    for path in sorted((REPO / "coursekit").rglob("*.py")):
+    for path in shipped_sources():
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             names = []

@@ -3,7 +3,7 @@
 Each check: ``*_inputs(seed)`` builds small synthetic inputs (no data files needed), a
 collector runs the student's function on them and records plain data, and the judges
 below explain what is wrong. The hidden checks (``*_hidden``) reuse these collectors on
-other inputs; their judges are in ``autograder/hidden/lesson6.py``.
+other inputs; their judges are in ``lessons_src/06_ethics/06_ethics_judges.py``.
 
 The judges compute the expected values their own way (padding and cropping in NumPy)
 and, when a result is wrong, compare it with the results of the usual mistakes

@@ -7,7 +7,7 @@ forward pass and the backward pass. The judges compare the weights after a few s
 with SGD-with-momentum computed by hand (NumPy) on a linear model, and use the recorded
 order of the calls to say which step of the loop went wrong. The hidden checks
 (``*_hidden``) run the same collectors on the course's ``Net``; their judges, in
-``autograder/hidden/lesson4.py``, compare with ``mnist_cnn`` and the course recipe.
+``lessons_src/04_training/04_training_judges.py``, compare with ``mnist_cnn`` and the course recipe.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Each check: ``*_inputs(seed)`` builds small synthetic inputs (no data files needed),
 a collector runs the student's function on them and records plain data, and the
 judges below explain what is wrong. The hidden checks (``*_hidden``) reuse these
-collectors on other inputs; their judges are in ``autograder/hidden/lesson1.py``.
+collectors on other inputs; their judges are in ``lessons_src/01_data/01_data_judges.py``.
 """
 from __future__ import annotations
 

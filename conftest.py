@@ -1,8 +1,15 @@
-"""Shared fixtures. The real MNIST is fetched by `make test` before pytest runs."""
+"""Shared fixtures of tests/ and of the lessons' own tests (lessons_src/<id>/test_<id>.py).
+The real MNIST is fetched by `make test` before pytest runs."""
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from coursekit.fetch import DataError, load_mnist
+
+# The lesson tests' harness (accepts, rejects, notebook_functions), for tests in any folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tests" / "lessons"))
 
 
 @pytest.fixture(scope="session")

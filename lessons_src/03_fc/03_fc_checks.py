@@ -10,17 +10,26 @@
   (plain data), and is compared with the count worked out from that description.
 
 The hidden checks (``*_hidden``) reuse the collectors on other inputs; their judges
-(``autograder/hidden/lesson3.py``) compare with ``mnist_cnn``.
+(``lessons_src/03_fc/03_fc_judges.py``) compare with ``mnist_cnn``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from coursekit.checks import Found, close, describe, doing, fail, fmt_shape, judge, kind, register, where_differs
-from coursekit.checks.lesson2 import (BATCH_HINTS, CONV_PARAMS, CONV_SHAPE_HINTS, INT_KINDS, KIND, _random_images,
-                                      _tolerance, chain, judge_conv_part, judge_conv_settings, judge_module_kind,
-                                      judge_params, judge_single, layer_forward, load_weights, make_module, relu,
-                                      max_pool2, random_weights, record_module, sigmoid, softmax, weights_of)
+from coursekit.checks import (Found, close, describe, doing, fail, fmt_shape, judge, kind, lesson_checks, register,
+                              where_differs)
+
+# Lesson 2's checks (importing them registers them too): their helpers serve this lesson's.
+_conv = lesson_checks("02_conv")
+BATCH_HINTS, CONV_PARAMS, CONV_SHAPE_HINTS, INT_KINDS, KIND = (
+    _conv.BATCH_HINTS, _conv.CONV_PARAMS, _conv.CONV_SHAPE_HINTS, _conv.INT_KINDS, _conv.KIND)
+_random_images, _tolerance, chain, judge_conv_part, judge_conv_settings = (
+    _conv._random_images, _conv._tolerance, _conv.chain, _conv.judge_conv_part, _conv.judge_conv_settings)
+judge_module_kind, judge_params, judge_single, layer_forward, load_weights = (
+    _conv.judge_module_kind, _conv.judge_params, _conv.judge_single, _conv.layer_forward, _conv.load_weights)
+make_module, relu, max_pool2, random_weights, record_module = (
+    _conv.make_module, _conv.relu, _conv.max_pool2, _conv.random_weights, _conv.record_module)
+sigmoid, softmax, weights_of = _conv.sigmoid, _conv.softmax, _conv.weights_of
 
 # --- (a) flatten -------------------------------------------------------------------------
 

@@ -13,13 +13,15 @@ import numpy as np
 import torch
 from torch import nn
 
-import coursekit.checks.lesson5  # noqa: F401  (registers the checks these judges attach to)
+from coursekit.checks import lesson_checks
 from coursekit.checks import Found, fail, hidden_judge, where_differs
 from coursekit import config
 from coursekit.fetch import load_mnist
 from mnist_cnn.evaluate import evaluate as reference_evaluate
 from mnist_cnn.model import Net
 from mnist_cnn.train import to_tensors
+
+lesson_checks("05_evaluation")  # registers the checks these judges attach to
 
 
 def load_net(found) -> Net:

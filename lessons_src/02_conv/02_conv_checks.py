@@ -12,7 +12,7 @@ The inputs are small and synthetic (no data files). The judges need no reference
 
 The helpers for layers (``layer_forward``, ``judge_params``, ``judge_stage``...) are shared
 with lesson 3. The hidden checks (``*_hidden``) reuse the collectors on other inputs; their
-judges (``autograder/hidden/lesson2.py``) compare with ``mnist_cnn``.
+judges (``lessons_src/02_conv/02_conv_judges.py``) compare with ``mnist_cnn``.
 """
 from __future__ import annotations
 

@@ -13,10 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import coursekit.checks.lesson6  # noqa: F401  (registers the checks these judges attach to)
+from coursekit.checks import lesson_checks
 from coursekit.checks import Found, fail, hidden_judge, where_differs
 from coursekit import config
 from mnist_cnn.evaluate import evaluate
+
+lesson_checks("06_ethics")  # registers the checks these judges attach to
 
 
 class _Replay(nn.Module):

@@ -6,7 +6,7 @@ of logits chosen by the check (the image's pixel (0, 0) says which row), and rec
 every forward pass, whether gradients were being tracked and whether it was in training
 mode. So the judges know the right answers exactly, and can say when the network was run
 with a graph or in training mode. The hidden checks (``*_hidden``) run the same collectors
-on the course's ``Net``; their judges, in ``autograder/hidden/lesson5.py``, compare with
+on the course's ``Net``; their judges, in ``lessons_src/05_evaluation/05_evaluation_judges.py``, compare with
 ``mnist_cnn.evaluate``. The 97% check (``eval_accuracy``) collects the trained weights as
 plain arrays; its hidden judge scores them with the reference evaluation on the test set.
 """
