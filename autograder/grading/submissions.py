@@ -20,7 +20,7 @@ import stat
 from pathlib import Path
 from typing import Optional
 
-from autograder.runner import MAX_NOTEBOOK_BYTES     # a submitted notebook larger than this is refused
+from autograder.submission_file import MAX_NOTEBOOK_BYTES     # a submitted notebook larger than this is refused
 
 KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
          stat.S_IFBLK: "a block device", stat.S_IFDIR: "a folder", stat.S_IFLNK: "a symbolic link"}

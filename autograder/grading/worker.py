@@ -216,7 +216,7 @@ def _local_data_dir() -> Path:
 
 
 def _grade(item: dict, plan: LessonPlan, timings: dict) -> dict:
-    from autograder import runner, sandbox
+    from autograder import runner, sandbox, submission_file
 
     result = _base_result(item, plan)
     raw = item.get("notebook")
@@ -227,7 +227,7 @@ def _grade(item: dict, plan: LessonPlan, timings: dict) -> dict:
         result["cells"] = [v.as_dict() for v in _unsubmitted(plan, status, reason)]
         result["_feedback_inputs"] = None
         return result
-    nb, problem = runner._parse_notebook(raw)
+    nb, problem = submission_file.parse_notebook(raw)
     if nb is None:
         reason = f"invalid notebook: {problem}"
         result.update(status="invalid_notebook", reason=reason)
