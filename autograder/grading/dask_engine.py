@@ -10,8 +10,8 @@ masters, checks, hidden judges, grading code or libraries differ, or where bwrap
 work, is refused with a message naming what differs, and never given an item; workers that
 join later are checked the same way. Dask itself moves a task off a worker that dies (and,
 after ``distributed.scheduler.allowed-failures`` deaths, reports ``KilledWorker``: that notebook
-gets a grader error, the others are unaffected, and a notebook queued behind one that killed its worker is sent again
-under a new key: see ``DaskEngine.max_tries``). A scheduler that goes away stops the command:
+gets a grader error, the others are unaffected, and a notebook only queued behind one that
+killed its worker is sent again under a new key: see ``DaskEngine.max_tries``). A scheduler that goes away stops the command:
 ``SchedulerLost``; what was written stays, and the same command resumes.
 """
 from __future__ import annotations
@@ -71,9 +71,12 @@ class DaskEngine:
 
     # Dask counts a worker's death against every task that worker holds, running or waiting in
     # its queue (single tasks are not held back at the scheduler). So: no more tasks in flight
-    # than threads, and a notebook that got KilledWorker is sent once more under a new key (its
-    # count starts again): an innocent notebook queued behind one that kills its worker is not
-    # lost; the killer is reported after 2 x (allowed-failures + 1) deaths.
+    # than threads; a worker logs an event each time it really starts a task (remote._log_start),
+    # and a notebook that got KilledWorker having started fewer times than it was counted dead
+    # was a bystander: it is sent again under a new key without costing a try (at most
+    # engine.MAX_BYSTANDER_RESENDS times). A notebook that kills every worker that runs it is
+    # sent once more under a new key (its count starts again) and reported after
+    # 2 x (allowed-failures + 1) deaths.
     max_tries = 2
 
     @property
@@ -164,7 +167,7 @@ class DaskEngine:
         try:
             return Outcome(ticket, "done", payload=future.result())
         except KilledWorker as err:
-            return Outcome(ticket, "died",
+            return Outcome(ticket, "died", bystander=self._starts(future.key) <= self._allowed_failures(),
                            reason=f"the Dask workers grading this notebook died each time ({_short(err)})")
         except CourseMismatch as err:
             self._refuse(str(err.args[0]), str(err.args[1]) if len(err.args) > 1 else "course differs")
@@ -173,6 +176,26 @@ class DaskEngine:
             if self.client.status != "running":
                 raise SchedulerLost(f"lost the Dask scheduler at {self.address}") from None
             return Outcome(ticket, "error", reason=f"{type(err).__name__}: {_short(err)}")
+
+    def _starts(self, key) -> int:
+        """How many times a worker really started the task ``key`` (its start events)."""
+        from .remote import START_TOPIC
+
+        try:
+            return len(self.client.get_events(f"{START_TOPIC}{key}"))
+        except Exception:  # noqa: BLE001  (unknown: count it as a real death)
+            return 1 << 30
+
+    def _allowed_failures(self) -> int:
+        """The scheduler's distributed.scheduler.allowed-failures (deaths before KilledWorker, minus one)."""
+        if not hasattr(self, "_allowed"):
+            try:
+                self._allowed = int(self.client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures))
+            except Exception:  # noqa: BLE001
+                import dask
+
+                self._allowed = int(dask.config.get("distributed.scheduler.allowed-failures"))
+        return self._allowed
 
     def _watch_scheduler(self) -> None:
         if self.client.status == "running":

@@ -30,6 +30,7 @@ from . import report, submissions
 from .worker import error_result, grade_task, init_worker
 
 MAX_TRIES = 3
+MAX_BYSTANDER_RESENDS = 4        # a notebook lost only as a bystander is sent again, this many times at most
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Outcome:
     payload: Optional[dict] = None    # done: {"result": ..., "feedback": html}
     reason: str = ""
     final: bool = False          # died: the engine already retried (Dask), do not try again
+    bystander: bool = False      # died: only queued behind what killed the worker; costs no try
 
 
 class SchedulerLost(Exception):
@@ -72,6 +74,7 @@ def grade(engine, items: List[dict], out: Path, root: Path, *, progress: bool = 
     queue = deque(items)
     in_flight: Dict[object, dict] = {}
     tries: Dict[tuple, int] = {}
+    resent: Dict[tuple, int] = {}
     counts = {"graded": 0, "retried": 0, "errors": 0}
     bar = tqdm(total=len(items), desc="grading", unit="nb", file=sys.stderr, disable=not progress,
                dynamic_ncols=True)
@@ -90,6 +93,11 @@ def grade(engine, items: List[dict], out: Path, root: Path, *, progress: bool = 
                     counts["graded"] += 1
                 elif o.kind == "refused":
                     queue.appendleft(item)        # the engine will not send it there again
+                    continue
+                elif o.kind == "died" and o.bystander and resent.get(key, 0) < MAX_BYSTANDER_RESENDS:
+                    resent[key] = resent.get(key, 0) + 1
+                    counts["retried"] += 1
+                    queue.appendleft(item)
                     continue
                 elif o.kind == "died":
                     tries[key] = tries.get(key, 1) + 1

@@ -41,7 +41,25 @@ def grade_remote(item: dict, expected: str) -> dict:
     files = version.course_files()
     if version.fingerprint(files) != expected:
         raise CourseMismatch(_address(), "the course files changed on this worker since it was checked")
+    _log_start()
     return grade_task(dict(item, solutions=None, scratch=None, data_dir=None))
+
+
+START_TOPIC = "autograder-start:"    # + the task's key: one event each time a worker starts grading it
+
+
+def _log_start() -> None:
+    """Tell the scheduler that this task really started here (Dask also counts a worker's death
+    against the tasks only queued on it; the client tells those apart by these events)."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+        key = worker.get_current_task()
+        if key is not None:
+            worker.log_event(f"{START_TOPIC}{key}", {"worker": worker.address})
+    except Exception:  # noqa: BLE001  (outside a worker, e.g. in tests: nothing to tell)
+        pass
 
 
 try:

@@ -235,3 +235,64 @@ def test_usage_errors_for_the_cluster_are_one_line():
         proc = grade_cmd(REPO / "lessons", "--out", Path("/tmp") / f"never-{os.getpid()}", *args, timeout=120)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and expected in lines[0], proc.stderr
+
+
+# --- a notebook that died only as a bystander (unit: no cluster) -------------------------------
+class _FakeClient:
+    def __init__(self, starts: int):
+        self.starts = starts
+
+    def get_events(self, topic):
+        return tuple((0.0, {"worker": "w"}) for _ in range(self.starts))
+
+    def run_on_scheduler(self, fn):
+        return 1                                  # allowed-failures
+
+
+class _DeadFuture:
+    key = "grade-ann-01_data-x"
+
+    def result(self):
+        from distributed import KilledWorker
+
+        class Last:
+            address = "tcp://127.0.0.1:1"
+
+        raise KilledWorker(self.key, Last(), 1)
+
+
+@pytest.mark.parametrize("starts, bystander", [(0, True), (1, True), (2, False)])
+def test_a_death_counted_against_a_notebook_that_never_ran_is_a_bystanders(starts, bystander):
+    """Killed twice (allowed-failures 1) but started fewer times: a worker died with it in its queue."""
+    from autograder.grading.dask_engine import DaskEngine
+
+    engine = DaskEngine.__new__(DaskEngine)
+    engine.client, engine.futures = _FakeClient(starts), {}
+    future = _DeadFuture()
+    engine.futures[future] = ("ticket", {}, None)
+    outcome = engine._outcome(future)
+    assert (outcome.kind, outcome.bystander) == ("died", bystander)
+
+
+def test_a_bystander_is_sent_again_without_costing_a_try_but_not_forever(tmp_path, monkeypatch):
+    from autograder.grading import engine as engine_mod
+    from autograder.grading.engine import MAX_BYSTANDER_RESENDS, Outcome, grade
+
+    class Engine:                                  # every attempt: the worker died with it queued
+        window, max_tries, sent = 1, 2, 0
+
+        def submit(self, item):
+            self.sent += 1
+            return self.sent
+
+        def wait(self, timeout):
+            return [Outcome(self.sent, "died", bystander=True, reason="the Dask workers ... died each time")]
+
+    eng = Engine()
+    item = {"student": "ann", "lesson": LESSON, "seed_id": "s", "grader_version": "v"}
+    monkeypatch.setattr(engine_mod.submissions, "attach", lambda item, root: item)   # no file to read here
+    counts = grade(eng, [item], tmp_path / "out", tmp_path)
+    assert eng.sent == MAX_BYSTANDER_RESENDS + 2                    # the resends, then its two tries
+    assert counts["errors"] == 1
+    result = json.loads((tmp_path / "out" / "results" / "ann" / f"{LESSON}.json").read_text())
+    assert result["status"] == "grader_error" and "died each time" in result["reason"]
