@@ -43,6 +43,7 @@ from .submission_file import MAX_NOTEBOOK_BYTES, grade_id, parse_notebook, read_
 __all__ = ["CellResult", "RunReport", "run_notebook", "MAX_NOTEBOOK_BYTES"]
 
 DRIVER = Path(__file__).with_name("_driver.py")
+DRIVER_FILES = ("_driver.py", "_driver_kernel.py")   # the driver, and its kernels' module beside it
 INNER = "/opt/autograder"            # where the driver and its config appear inside bwrap
 INNER_DATA = "/data"                 # where data_dir appears inside bwrap
 
@@ -157,8 +158,9 @@ class _Box:
         (home / safe_name(name)).write_bytes(raw)
         (home / "collect").mkdir()
         (home / ".grader").mkdir()
-        shutil.copyfile(DRIVER, host / "_driver.py")
-        for f in (host / "submission.ipynb", host / "_driver.py"):
+        for name_ in DRIVER_FILES:
+            shutil.copyfile(DRIVER.with_name(name_), host / name_)
+        for f in (host / "submission.ipynb", *(host / n for n in DRIVER_FILES)):
             f.chmod(0o644)
         ro = list(readonly_paths) if readonly_paths is not None else sandbox.runtime_paths(files=_course_files())
         env = _environment(SANDBOX_HOME if isolated else str(home), limits, isolated, data_dir)
@@ -166,7 +168,7 @@ class _Box:
         binds: dict[str, Path] = {}
         if isolated:
             binds.update(sandbox.identity_files(host / "etc", uid, uid))
-            binds[f"{INNER}/_driver.py"] = host / "_driver.py"
+            binds.update({f"{INNER}/{n}": host / n for n in DRIVER_FILES})
             binds[f"{INNER}/submission.ipynb"] = host / "submission.ipynb"
             if data_dir is not None:
                 binds[INNER_DATA] = Path(os.path.abspath(data_dir))

@@ -2,7 +2,7 @@
 
 Starting Python, importing torch, numpy, matplotlib, IPython and ipykernel, and starting a
 kernel cost 3 to 4 s per notebook, more than most lessons' own cells. The zygote pays them
-once per grading worker: it imports ``autograder._driver.WARM`` and then only forks.
+once per grading worker: it imports ``autograder._driver_kernel.WARM`` and then only forks.
 
 Per notebook (``Zygote.spawn``), with a fresh bwrap sandbox already made by the runner (the
 "holder", whose namespaces are the notebook's sandbox):

@@ -119,7 +119,7 @@ def _fingerprint(lesson_plan, extra: str) -> str:
     modules = sorted({checks.get(cid).module for c in lesson_plan.cells for cid in c.check_ids})
     files = [*sorted((REPO / "autograder" / "grading").glob("*.py")),
              *(REPO / "autograder" / name for name in ("runner.py", "launch.py", "scratch.py", "submission_file.py", "run_report.py",
-                                                          "_driver.py", "sandbox.py", "zygote.py")),
+                                                          "_driver.py", "_driver_kernel.py", "sandbox.py", "zygote.py")),
              REPO / "coursekit" / "checks" / "__init__.py",
              *(REPO / "lessons_src" / m / f"{m}_checks.py" for m in modules),
              *(REPO / "lessons_src" / m / f"{m}_judges.py" for m in modules)]
