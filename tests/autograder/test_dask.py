@@ -5,8 +5,10 @@ points and status must be the same. During the cluster run, a watcher SIGKILLs:
 
 * once, the Dask worker process grading ``partly`` (mid-notebook): Dask moves that task to
   another worker, and the grades are still identical;
-* every time, the worker grading ``killer``: after 2 x (``allowed-failures`` + 1) deaths (set to 1
-  for the test scheduler) that notebook gets a grader error with a reason; nobody else loses anything.
+* every time, the worker grading ``killer``: after 2 x (``allowed-failures`` + 1) deaths where it
+  really ran (set to 1 for the test scheduler; deaths counted against it while it only waited in a
+  killed worker's queue cost nothing) that notebook gets a grader error with a reason; nobody else
+  loses anything.
 
 A third worker whose course differs (a master changed) is refused by name; a scheduler that
 goes away stops the command with one line, and the same command resumes from what was written.
@@ -166,7 +168,12 @@ def test_cluster_grades_equal_local_grades_despite_killed_workers(cluster, tmp_p
     assert remote.returncode == 1, remote.stdout + remote.stderr          # killer: a grader error
     assert "Traceback" not in remote.stderr
     killed = [s for s, _ in killer.kills]
-    assert killed.count("partly") == 1 and killed.count("killer") == 4, killer.kills
+    # killer: 2 keys x (allowed-failures + 1) deaths where it really ran; a key of its counted dead
+    # when it was only queued on a worker killed for partly is a bystander's, sent again for free
+    from autograder.grading.engine import MAX_BYSTANDER_RESENDS
+
+    assert killed.count("partly") == 1, killer.kills
+    assert 4 <= killed.count("killer") <= 4 + MAX_BYSTANDER_RESENDS, killer.kills
     here, there = rows(tmp_path / "local"), rows(tmp_path / "dask")
     assert {k: v for k, v in there.items() if k[0] != "killer"} == {k: v for k, v in here.items() if k[0] != "killer"}
     assert here[("correct", LESSON, "data_make_loader")] == ("4", "passed")
