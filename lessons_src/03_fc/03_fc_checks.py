@@ -19,17 +19,15 @@ import numpy as np
 from coursekit.checks import (Found, close, describe, doing, fail, fmt_shape, judge, kind, lesson_checks, register,
                               where_differs)
 
-# Lesson 2's checks (importing them registers them too): their helpers serve this lesson's.
+from coursekit.checks.modules import (KIND, chain, judge_conv_settings, judge_module_kind, judge_params,
+                                      layer_forward, load_weights, make_module, max_pool2, random_images,
+                                      random_weights, record_module, relu, sigmoid, softmax, tolerance, weights_of)
+
+# Lesson 2's checks (importing them registers them too): its conv part's judges serve this lesson's Net.
 _conv = lesson_checks("02_conv")
-BATCH_HINTS, CONV_PARAMS, CONV_SHAPE_HINTS, INT_KINDS, KIND = (
-    _conv.BATCH_HINTS, _conv.CONV_PARAMS, _conv.CONV_SHAPE_HINTS, _conv.INT_KINDS, _conv.KIND)
-_random_images, _tolerance, chain, judge_conv_part, judge_conv_settings = (
-    _conv._random_images, _conv._tolerance, _conv.chain, _conv.judge_conv_part, _conv.judge_conv_settings)
-judge_module_kind, judge_params, judge_single, layer_forward, load_weights = (
-    _conv.judge_module_kind, _conv.judge_params, _conv.judge_single, _conv.layer_forward, _conv.load_weights)
-make_module, relu, max_pool2, random_weights, record_module = (
-    _conv.make_module, _conv.relu, _conv.max_pool2, _conv.random_weights, _conv.record_module)
-sigmoid, softmax, weights_of = _conv.sigmoid, _conv.softmax, _conv.weights_of
+BATCH_HINTS, CONV_PARAMS, CONV_SHAPE_HINTS = _conv.BATCH_HINTS, _conv.CONV_PARAMS, _conv.CONV_SHAPE_HINTS
+INT_KINDS = _conv.INT_KINDS
+judge_conv_part, judge_single = _conv.judge_conv_part, _conv.judge_single
 
 # --- (a) flatten -------------------------------------------------------------------------
 
@@ -137,12 +135,12 @@ NET_SHAPE_HINTS = {
 
 def net_inputs(seed: int) -> dict:
     rng = np.random.default_rng(seed)
-    return {"x": _random_images(rng, 3), **random_weights(rng, NET_PARAMS)}
+    return {"x": random_images(rng, 3), **random_weights(rng, NET_PARAMS)}
 
 
 def net_hidden_inputs(seed: int) -> dict:
     rng = np.random.default_rng(seed + 500)
-    return {"x": _random_images(rng, 2), **random_weights(rng, NET_PARAMS, bias_scale=0.5)}
+    return {"x": random_images(rng, 2), **random_weights(rng, NET_PARAMS, bias_scale=0.5)}
 
 
 @register("fc_net", inputs=net_inputs, hints=BATCH_HINTS,
@@ -168,7 +166,7 @@ def _after_fc(before: np.ndarray, after: np.ndarray, *, layer: str, after_what: 
              f"shape {fmt_shape(after.shape)}.",
              f"between {layer} and the next layer there is only a ReLU, which keeps the shape.")
     want = relu(before)
-    tol = _tolerance(want)
+    tol = tolerance(want)
     if close(after, want, atol=tol):
         return
     if close(after, before, atol=tol):
@@ -186,7 +184,7 @@ def _logits(before: np.ndarray, after: np.ndarray, what: str) -> None:
     if after.shape != before.shape:
         fail(f"{what} should have shape {fmt_shape(before.shape)}, fc3's output, but it has shape "
              f"{fmt_shape(after.shape)}.", "return fc3's output as it is: one row of 10 logits per image.")
-    tol = _tolerance(before)
+    tol = tolerance(before)
     if close(after, before, atol=tol):
         return
     if close(after, softmax(before), atol=1e-5):
@@ -242,15 +240,15 @@ def judge_net(inputs, found):
                   (n * 256,): "the batch axis was flattened too: keep axis 0.",
                   }.get(got.shape, "after conv2, ReLU and max-pooling: flatten to (N, 256), then fc1."))
         flat = conv.reshape(n, -1)
-        if not close(got, flat, atol=_tolerance(flat)):
-            if close(got, max_pool2(np.asarray(found["conv2.out"])).reshape(n, -1), atol=_tolerance(flat)):
+        if not close(got, flat, atol=tolerance(flat)):
+            if close(got, max_pool2(np.asarray(found["conv2.out"])).reshape(n, -1), atol=tolerance(flat)):
                 fail("the ReLU after conv2 is missing: fc1's input has negative values.",
                      "keep the convolutional part as lesson 2 has it: ReLU and max-pooling after conv2.")
-            if close(got, conv.transpose(0, 2, 3, 1).reshape(n, -1), atol=_tolerance(flat)):
+            if close(got, conv.transpose(0, 2, 3, 1).reshape(n, -1), atol=tolerance(flat)):
                 fail("fc1's input is flattened in the wrong order: channels last.",
                      "flatten in PyTorch's (channel, row, column) order, without permuting the axes.")
             fail(f"fc1's input is not the flattened output of the convolutional part: "
-                 f"{where_differs(got, flat, atol=_tolerance(flat))}.",
+                 f"{where_differs(got, flat, atol=tolerance(flat))}.",
                  "after lesson 2's conv2 → ReLU → max-pool, flatten to (N, 256) (your flatten does it) and pass "
                  "that to fc1.")
     for layer, nxt in (("fc1", "fc2"), ("fc2", "fc3")):
@@ -259,7 +257,7 @@ def judge_net(inputs, found):
                       after_what=f"the input of {nxt}")
     for layer in NET_LAYERS:
         if f"{layer}.calls" not in found and "chain.value" in found and \
-                not close(out.value, found["chain.value"], atol=_tolerance(found["chain.value"])):
+                not close(out.value, found["chain.value"], atol=tolerance(found["chain.value"])):
             fail(f"forward never called self.{layer}, and its result is not what the network's layers give.",
                  f"use the layers created in __init__: self.{layer}(...) (a layer created inside forward would get "
                  f"new random weights at every call).")
@@ -267,9 +265,9 @@ def judge_net(inputs, found):
         _logits(np.asarray(found["fc3.out"]), np.asarray(out.value), "Net()(x)")
     out.need_shape((n, 10), hint="one row of 10 logits (a score per digit) for each image.")
     out.need_dtype("torch.float32")
-    if "chain.value" in found and not close(out.value, found["chain.value"], atol=_tolerance(found["chain.value"])):
+    if "chain.value" in found and not close(out.value, found["chain.value"], atol=tolerance(found["chain.value"])):
         fail(f"Net()(x) is not conv1 → ReLU → max-pool → conv2 → ReLU → max-pool → flatten → fc1 → ReLU → fc2 → "
-             f"ReLU → fc3 of x: {where_differs(out.value, found['chain.value'], atol=_tolerance(found['chain.value']))}.",
+             f"ReLU → fc3 of x: {where_differs(out.value, found['chain.value'], atol=tolerance(found['chain.value']))}.",
              "use exactly those steps, each once, in that order.")
     judge_single(found, "Net()(x)")
 
