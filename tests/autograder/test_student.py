@@ -51,7 +51,7 @@ def test_no_answer_or_hidden_check_text_is_in_it(dist):
 
 
 @pytest.mark.parametrize("plant, where, expected", [
-    ("return images.astype(np.float32) / 255\n", "support/coursekit/plots.py", "01_data's answer"),
+    ("return images.astype(np.float32) / 255\n", "support/coursekit/plots/digits.py", "01_data's answer"),
     ('check("data_normalize_hidden", normalize)\n', "README.md", "the hidden"),
     ("def add_channel_matches_reference(inputs, found):\n", "support/coursekit/idx.py", "the hidden"),
     ("from mnist_cnn.model import Net\n", "support/coursekit/data.py", "the hidden 'frommnist_cnn'"),
