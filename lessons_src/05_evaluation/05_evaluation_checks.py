@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from coursekit.checks import KIND_NAMES, Found, describe, doing, fail, fmt_shape, judge, kind, register, where_differs
+from coursekit.checks.training import record_number
 
 NUM_CLASSES = 10
 DEFAULT_BAR = 0.97             # course.yml's evaluation.accuracy_threshold, if course.yml cannot be read
@@ -248,23 +249,13 @@ def collect_evaluate(inputs, evaluate, Net):
     if isinstance(result, (tuple, list)):
         data["result.len"] = len(result)
         if len(result) == 2:
-            _number(result[0], "accuracy", data)
-            _number(result[1], "loss", data)
+            record_number(result[0], "accuracy", data)
+            record_number(result[1], "loss", data)
     _notes(notes, data)
     return data
 
 
 register("eval_evaluate_hidden", inputs=evaluate_hidden_inputs, seed=1)(collect_evaluate)
-
-
-def _number(x, name: str, data: dict) -> None:
-    data[f"{name}.kind"] = kind(x)
-    if hasattr(x, "detach") and hasattr(x, "numel"):
-        data[f"{name}.requires_grad"] = bool(x.requires_grad)
-        if x.numel() == 1:
-            data[f"{name}.value"] = float(x.detach().reshape(()))
-    elif isinstance(x, (int, float, np.floating, np.integer)) and not isinstance(x, bool):
-        data[f"{name}.value"] = float(x)
 
 
 def reference_scores(inputs) -> dict:
@@ -495,8 +486,8 @@ def collect_accuracy(inputs, net, evaluate):
     if isinstance(result, (tuple, list)):
         data["result.len"] = len(result)
         if len(result) == 2:
-            _number(result[0], "accuracy", data)
-            _number(result[1], "loss", data)
+            record_number(result[0], "accuracy", data)
+            record_number(result[1], "loss", data)
     return data
 
 
