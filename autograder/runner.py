@@ -346,16 +346,18 @@ def _merge_timings(into: dict, timings) -> None:
 
 def _course_files() -> list[Path]:
     """What of the course checkout the sandbox may read besides the packages: course.yml (for
-    coursekit.config) and each lesson's public checks, ``lessons_src/<id>/<id>_checks.py``, file
-    by file (the folders also hold the lesson's solutions and hidden judges, which stay out)."""
+    coursekit.config) and each lesson's public checks (``coursekit.checks.public_check_sources``),
+    path by path: the lesson folders also hold the solutions and hidden judges, which stay out."""
     import importlib.util
 
     spec = importlib.util.find_spec("coursekit")
     if not (spec and spec.submodule_search_locations):
         return []
+    from coursekit.checks.registry import public_check_sources
+
     checkout = Path(list(spec.submodule_search_locations)[0]).parent
     files = [checkout / "course.yml"] if (checkout / "course.yml").is_file() else []
-    return files + sorted(checkout.glob("lessons_src/[0-9]*/[0-9]*_checks.py"))
+    return files + public_check_sources(checkout / "lessons_src")
 
 
 def _environment(home: str, limits: Limits, isolated: bool, data_dir) -> dict[str, str]:

@@ -93,6 +93,7 @@ def build(out: Path = DEFAULT_OUT, lesson_ids: Optional[Sequence[str]] = None, l
     lessons released so far.
     """
     from coursekit import config
+    from coursekit.checks import public_check_sources
 
     course = config.load()
     known = [lesson.id for lesson in course.lessons]
@@ -109,8 +110,9 @@ def build(out: Path = DEFAULT_OUT, lesson_ids: Optional[Sequence[str]] = None, l
                 raise StudentBuildError(f"lessons/{lesson.id}/{lesson.id}.ipynb is missing: run `make lessons` first")
             shutil.copytree(src, stage / "lessons" / lesson.id, ignore=_SKIP)
         shutil.copytree(REPO / "coursekit", stage / "support" / "coursekit", ignore=_SKIP)
-        for checks in sorted((REPO / "lessons_src").glob("[0-9]*/[0-9]*_checks.py")):   # each lesson's public checks
-            shutil.copyfile(checks, stage / "support" / "coursekit" / "checks" / checks.name)
+        for checks in public_check_sources(REPO / "lessons_src"):   # each lesson's public checks
+            into = stage / "support" / "coursekit" / "checks" / checks.name
+            shutil.copytree(checks, into, ignore=_SKIP) if checks.is_dir() else shutil.copyfile(checks, into)
         (stage / "support" / "pyproject.toml").write_text(_pyproject(_version()))
         shutil.copyfile(REPO / "course.yml", stage / "course.yml")
         rows = "\n".join(f"| `lessons/{lesson.id}/{lesson.id}.ipynb` | {lesson.title} | {lesson.points:g} |"

@@ -48,7 +48,8 @@ def test_one_folder_per_lesson_holds_what_an_author_edits():
 
     for lesson in config.load().lessons:
         folder = REPO / "lessons_src" / lesson.id
-        names = {p.name for p in folder.iterdir() if p.suffix == ".py"}
-        assert names == {f"{lesson.id}.py", f"{lesson.id}_checks.py", f"{lesson.id}_judges.py", f"test_{lesson.id}.py"}, names
+        names = {p.name for p in folder.iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()}
+        checks = f"{lesson.id}_checks" + ("" if (folder / f"{lesson.id}_checks").is_dir() else ".py")  # a module or a package
+        assert names == {f"{lesson.id}.py", checks, f"{lesson.id}_judges.py", f"test_{lesson.id}.py"}, names
     assert not list((REPO / "coursekit" / "checks").glob("lesson*.py"))
     assert not list((REPO / "autograder" / "hidden").glob("lesson*.py"))

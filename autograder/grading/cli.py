@@ -120,8 +120,9 @@ def _fingerprint(lesson_plan, extra: str) -> str:
     files = [*sorted((REPO / "autograder" / "grading").glob("*.py")),
              *(REPO / "autograder" / name for name in ("runner.py", "launch.py", "scratch.py", "submission_file.py", "run_report.py",
                                                           "_driver.py", "_driver_kernel.py", "sandbox.py", "zygote.py")),
-             REPO / "coursekit" / "checks" / "__init__.py",
-             *(REPO / "lessons_src" / m / f"{m}_checks.py" for m in modules),
+             *sorted((REPO / "coursekit" / "checks").glob("*.py")),
+             *(f for entry in checks.public_check_sources(REPO / "lessons_src") if entry.parent.name in modules
+               for f in checks.source_files(entry)),
              *(REPO / "lessons_src" / m / f"{m}_judges.py" for m in modules)]
     for f in files:
         if f.is_file():

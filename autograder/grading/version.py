@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 REPO = Path(__file__).resolve().parents[2]
 CODE = [("autograder", "*.py"), ("autograder/grading", "*.py"), ("autograder/hidden", "*.py"),
         ("coursekit", "**/*.py"), ("mnist_cnn", "*.py"),   # mnist_cnn: the reference the hidden judges use
-        ("lessons_src", "*/*_checks.py"), ("lessons_src", "*/*_judges.py")]
+        ("lessons_src", "*/*_judges.py")]                 # and the public checks: public_check_sources
 
 
 def course_files(solutions: Optional[Path] = None) -> Dict[str, str]:
@@ -29,6 +29,11 @@ def course_files(solutions: Optional[Path] = None) -> Dict[str, str]:
         for f in sorted((REPO / folder).glob(pattern)):
             if "__pycache__" not in f.parts and f.is_file():
                 out[str(f.relative_to(REPO))] = _sha(f.read_bytes())
+    from coursekit.checks.registry import public_check_sources, source_files
+
+    for entry in public_check_sources(REPO / "lessons_src"):
+        for f in source_files(entry):
+            out[str(f.relative_to(REPO))] = _sha(f.read_bytes())
     course = REPO / "course.yml"
     if course.is_file():
         out["course.yml"] = _sha(course.read_bytes())

@@ -16,18 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from coursekit.checks import (Found, close, describe, doing, fail, fmt_shape, judge, kind, lesson_checks, register,
+from coursekit.checks import (INT_KINDS, Found, close, describe, doing, fail, fmt_shape, judge, kind, register,
                               where_differs)
-
 from coursekit.checks.modules import (KIND, chain, judge_conv_settings, judge_module_kind, judge_params,
                                       layer_forward, load_weights, make_module, max_pool2, random_images,
                                       random_weights, record_module, relu, sigmoid, softmax, tolerance, weights_of)
-
-# Lesson 2's checks (importing them registers them too): its conv part's judges serve this lesson's Net.
-_conv = lesson_checks("02_conv")
-BATCH_HINTS, CONV_PARAMS, CONV_SHAPE_HINTS = _conv.BATCH_HINTS, _conv.CONV_PARAMS, _conv.CONV_SHAPE_HINTS
-INT_KINDS = _conv.INT_KINDS
-judge_conv_part, judge_single = _conv.judge_conv_part, _conv.judge_single
+from coursekit.checks.network import (BATCH_HINTS, CONV_PARAMS, CONV_SHAPE_HINTS,   # shared with lesson 2
+                                      judge_conv_part, judge_single)
 
 # --- (a) flatten -------------------------------------------------------------------------
 

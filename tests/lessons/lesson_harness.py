@@ -131,4 +131,7 @@ def notebook_functions(lesson_id: str) -> dict:
 
 def shipped_sources() -> list:
     """The Python files that ship to students: coursekit and each lesson's public checks."""
-    return sorted((REPO / "coursekit").rglob("*.py")) + sorted((REPO / "lessons_src").glob("*/*_checks.py"))
+    from coursekit.checks import public_check_sources, source_files
+
+    return sorted((REPO / "coursekit").rglob("*.py")) + [
+        f for entry in public_check_sources(REPO / "lessons_src") for f in source_files(entry)]

@@ -216,9 +216,9 @@ def test_hidden_check_without_the_autograder_says_so(monkeypatch):
             raise ModuleNotFoundError("No module named 'autograder'")
         return real_import(name, *args, **kwargs)
 
-    monkeypatch.setattr(checks, "_loaded_hidden", {})
+    monkeypatch.setattr(checks.registry, "_loaded_hidden", {})
     monkeypatch.setattr(builtins, "__import__", no_autograder)
-    monkeypatch.setattr(checks.importlib, "import_module", lambda name: no_autograder(name))
+    monkeypatch.setattr(checks.registry.importlib, "import_module", lambda name: no_autograder(name))
     data = checks.collect("data_normalize_hidden", _normalize)
     with pytest.raises(CheckFailed, match="hidden check"):
         checks.judge_data("data_normalize_hidden", data)
