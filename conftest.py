@@ -10,6 +10,8 @@ from coursekit.fetch import DataError, load_mnist
 
 # The lesson tests' harness (accepts, rejects, notebook_functions), for tests in any folder.
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tests" / "lessons"))
+# A real JupyterLab in headless Chromium (browser_kit), for tests in any folder.
+sys.path.append(str(Path(__file__).resolve().parent / "tests"))   # last: tests/autograder is no package
 
 
 @pytest.fixture(scope="session")

@@ -35,14 +35,14 @@ from pathlib import Path
 
 
 try:    # imported as autograder._driver (by the zygote: warm starts; by tests)
-    from ._driver_kernel import (KERNEL_DROPPED, WARM, Kernel, atomic_write, short,  # noqa: F401 (WARM: the zygote's)
-                                 warm_up)
-except ImportError:   # run as a script inside the sandbox (cold starts): the module lies next to it
+    from ._driver_cell import Caps, CellRun, add_output
+    from ._driver_kernel import WARM, Kernel, atomic_write, short, warm_up  # noqa: F401 (WARM: the zygote's)
+except ImportError:   # run as a script inside the sandbox (cold starts): the modules lie next to it
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _driver_kernel import KERNEL_DROPPED, WARM, Kernel, atomic_write, short, warm_up  # noqa: F401
+    from _driver_cell import Caps, CellRun, add_output
+    from _driver_kernel import WARM, Kernel, atomic_write, short, warm_up  # noqa: F401
 
 REPORT_VERSION = 2
-TRACEBACK_CHARS = 8000
 
 
 # ------------------------------------------------------------------------------------------
@@ -190,93 +190,101 @@ class Driver:
         return cpu, max(t_start + 0.5, wall_end), what
 
     def run_cell(self, cell, record):
+        """Execute one cell in the kernel within its CPU, wall-clock and output limits; fills
+        ``cell.outputs`` and ``record`` (status, reason, ename/evalue, cpu_seconds, seconds)."""
         kernel = self.kernel
-        kc = kernel.kc
         t_start = time.monotonic()
-        cpu0 = kernel.cpu_seconds()
         cpu_limit, wall_end, what = self._limits(t_start)
-        grace = float(self.cfg["interrupt_grace_seconds"])
-        cap = Caps(min(int(self.cfg["cell_output_bytes"]), max(0, self.output_left)))
+        run = CellRun(t_start, kernel.cpu_seconds(), cpu_limit, wall_end, what,
+                      Caps(min(int(self.cfg["cell_output_bytes"]), max(0, self.output_left))))
         cell.outputs = []
         cell.execution_count = None
-        msg_id = kc.execute(cell.source, store_history=True, allow_stdin=False, stop_on_error=False)
-        reply = None
-        idle = False
-        reply_at = None
-        interrupted = None            # (cpu, wall) when the kernel was interrupted
-        clear_pending = False
-        iopub_lost = False
-        next_cpu_read = 0.0
-        used = 0.0
-        while True:
-            now = time.monotonic()
-            if reply is not None and (idle or now - (reply_at or now) > (0.5 if iopub_lost else 4.0)):
-                break
-            if kernel.iopub_lost():
-                kernel.wait(0.3)   # a dying kernel drops its connections too: that is not an oversize message
-                if not kernel.alive():
-                    continue
-                iopub_lost = True
-                kernel.reopen_iopub()
-                self.event(f"cell {record['index']}: an output message over {self.cfg['max_message_bytes']} bytes was dropped")
-            if not kernel.alive():
-                record.update(status="kernel_died", reason=kernel.death_reason())
-                break
-            if now >= next_cpu_read:
-                used = kernel.cpu_seconds() - cpu0
-                next_cpu_read = now + 0.1
-            if interrupted is None and (used >= cpu_limit or now >= wall_end):
-                if now >= wall_end and used < cpu_limit:
-                    what = (f"the cell ran for {now - t_start:.0f} s of wall-clock time (the backstop) with "
-                            f"{used:.1f} s of CPU time: waiting for something that never came?")
-                if now >= self.deadline - 1.5:
-                    self.report["deadline_hit"] = True
-                kernel.interrupt()
-                interrupted = (used, now)
-                record.update(status="timeout", reason=f"{what}; it was interrupted")
-                continue
-            if interrupted is not None and (used - interrupted[0] >= grace
-                                            or now - interrupted[1] >= grace * self.wall_factor):
-                record.update(status="timeout",
-                              reason=f"{what} and it did not stop when interrupted; the kernel was killed "
-                                     "(later cells run in a fresh kernel)")
-                self.kill_kernel()
-                break
-            got = False
-            for chan in (kc.iopub_channel, kc.shell_channel):
-                try:
-                    msg = chan.get_msg(timeout=0 if got else 0.05)
-                except Exception:  # noqa: BLE001
-                    continue
-                got = True
-                if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                    continue
-                if chan is kc.shell_channel:
-                    if msg.get("msg_type") == "execute_reply":
-                        reply, reply_at = msg.get("content", {}), time.monotonic()
-                    continue
-                mtype = msg.get("msg_type")
-                content = msg.get("content", {})
-                if mtype == "status":
-                    if content.get("execution_state") == "idle":
-                        idle = True
-                elif mtype == "execute_input":
-                    cell.execution_count = content.get("execution_count")
-                elif mtype == "clear_output":
-                    if content.get("wait"):
-                        clear_pending = True
-                    else:
-                        cell.outputs = []
-                elif mtype in ("stream", "display_data", "execute_result", "error"):
-                    if clear_pending:
-                        cell.outputs, clear_pending = [], False
-                    self.add_output(cell, msg, cap)
-                    if mtype == "error":
-                        record["ename"] = short(content.get("ename", ""), 100)
-                        record["evalue"] = short(content.get("evalue", ""))
-        record["cpu_seconds"] = round(max(0.0, kernel.cpu_seconds() - cpu0), 3)
-        self._finish_cell(cell, record, reply, kernel, iopub_lost, cap, interrupted is not None)
+        run.msg_id = kernel.kc.execute(cell.source, store_history=True, allow_stdin=False, stop_on_error=False)
+        while not self._cell_over(cell, record, run):
+            pass
+        record["cpu_seconds"] = round(max(0.0, kernel.cpu_seconds() - run.cpu0), 3)
+        self._finish_cell(cell, record, run.reply, kernel, run.iopub_lost, run.cap, run.interrupted is not None)
         record["seconds"] = round(time.monotonic() - t_start, 3)
+
+    def _cell_over(self, cell, record, run) -> bool:
+        """One round of watching a running cell: the kernel's health, the limits, the messages."""
+        kernel = self.kernel
+        now = time.monotonic()
+        if run.reply is not None and (run.idle or now - (run.reply_at or now) > (0.5 if run.iopub_lost else 4.0)):
+            return True
+        if kernel.iopub_lost():
+            kernel.wait(0.3)   # a dying kernel drops its connections too: that is not an oversize message
+            if not kernel.alive():
+                return False
+            run.iopub_lost = True
+            kernel.reopen_iopub()
+            self.event(f"cell {record['index']}: an output message over {self.cfg['max_message_bytes']} bytes was dropped")
+        if not kernel.alive():
+            record.update(status="kernel_died", reason=kernel.death_reason())
+            return True
+        if now >= run.next_cpu_read:
+            run.used = kernel.cpu_seconds() - run.cpu0
+            run.next_cpu_read = now + 0.1
+        if run.interrupted is None and (run.used >= run.cpu_limit or now >= run.wall_end):
+            self._interrupt(record, run, now)
+            return False
+        if run.interrupted is not None and (run.used - run.interrupted[0] >= float(self.cfg["interrupt_grace_seconds"])
+                                            or now - run.interrupted[1] >= float(self.cfg["interrupt_grace_seconds"])
+                                            * self.wall_factor):
+            record.update(status="timeout",
+                          reason=f"{run.what} and it did not stop when interrupted; the kernel was killed "
+                                 "(later cells run in a fresh kernel)")
+            self.kill_kernel()
+            return True
+        self._receive(cell, record, run)
+        return False
+
+    def _interrupt(self, record, run, now) -> None:
+        """The cell is over its CPU time (or the wall-clock backstop): interrupt it, say why."""
+        if now >= run.wall_end and run.used < run.cpu_limit:
+            run.what = (f"the cell ran for {now - run.t_start:.0f} s of wall-clock time (the backstop) with "
+                        f"{run.used:.1f} s of CPU time: waiting for something that never came?")
+        if now >= self.deadline - 1.5:
+            self.report["deadline_hit"] = True
+        self.kernel.interrupt()
+        run.interrupted = (run.used, now)
+        record.update(status="timeout", reason=f"{run.what}; it was interrupted")
+
+    def _receive(self, cell, record, run) -> None:
+        """Take what the kernel sent for this cell: the reply, the outputs, the state."""
+        kc = self.kernel.kc
+        got = False
+        for chan in (kc.iopub_channel, kc.shell_channel):
+            try:
+                msg = chan.get_msg(timeout=0 if got else 0.05)
+            except Exception:  # noqa: BLE001
+                continue
+            got = True
+            if msg.get("parent_header", {}).get("msg_id") != run.msg_id:
+                continue
+            if chan is kc.shell_channel:
+                if msg.get("msg_type") == "execute_reply":
+                    run.reply, run.reply_at = msg.get("content", {}), time.monotonic()
+                continue
+            mtype = msg.get("msg_type")
+            content = msg.get("content", {})
+            if mtype == "status":
+                if content.get("execution_state") == "idle":
+                    run.idle = True
+            elif mtype == "execute_input":
+                cell.execution_count = content.get("execution_count")
+            elif mtype == "clear_output":
+                if content.get("wait"):
+                    run.clear_pending = True
+                else:
+                    cell.outputs = []
+            elif mtype in ("stream", "display_data", "execute_result", "error"):
+                if run.clear_pending:
+                    cell.outputs, run.clear_pending = [], False
+                add_output(self.nbformat, cell, msg, run.cap)
+                if mtype == "error":
+                    record["ename"] = short(content.get("ename", ""), 100)
+                    record["evalue"] = short(content.get("evalue", ""))
 
     def _finish_cell(self, cell, record, reply, kernel, iopub_lost, cap, interrupted):
         if iopub_lost:
@@ -321,68 +329,6 @@ class Driver:
             record["reason"] = (f"output truncated: {record['dropped_bytes']} bytes over the cap were dropped"
                                 if not iopub_lost else "output truncated: an output message over "
                                 f"{self.cfg['max_message_bytes']} bytes was dropped")
-
-    def add_output(self, cell, msg, cap):
-        content = msg["content"]
-        if msg["msg_type"] == "stream":
-            text = content.get("text", "")
-            name = content.get("name", "stdout")
-            note = KERNEL_DROPPED.search(text) if "[grader-kernel:" in text else None
-            if note:
-                cap.dropped += int(note.group(1))
-            kept = cap.take(text)
-            if not kept:
-                return
-            last = cell.outputs[-1] if cell.outputs else None
-            if last is not None and last.get("output_type") == "stream" and last.get("name") == name:
-                last["text"] += kept
-            else:
-                cell.outputs.append(self.nbformat.v4.new_output("stream", name=name, text=kept))
-            return
-        if msg["msg_type"] == "error":
-            tb = content.get("traceback", [])
-            text = "\n".join(tb)
-            if len(text) > TRACEBACK_CHARS:
-                tb = [text[:TRACEBACK_CHARS // 2] + "\n...[traceback truncated]...\n" + text[-TRACEBACK_CHARS // 2:]]
-            content = dict(content, traceback=tb, evalue=short(content.get("evalue", ""), 2000))
-            msg = dict(msg, content=content)
-            cap.force(len(json.dumps(content)))  # errors are always kept (size-capped above)
-        else:
-            size = len(json.dumps(content))
-            if not cap.fits(size):
-                return
-        try:
-            cell.outputs.append(self.nbformat.v4.output_from_msg(msg))
-        except Exception:  # noqa: BLE001
-            pass
-
-
-class Caps:
-    """Output budget of one cell."""
-
-    def __init__(self, budget):
-        self.budget, self.kept, self.dropped = budget, 0, 0
-
-    def take(self, text):
-        room = self.budget - self.kept
-        if room <= 0:
-            self.dropped += len(text)
-            return ""
-        if len(text) > room:
-            self.dropped += len(text) - room
-            text = text[:room]
-        self.kept += len(text)
-        return text
-
-    def fits(self, size):
-        if self.kept + size > self.budget:
-            self.dropped += size
-            return False
-        self.kept += size
-        return True
-
-    def force(self, size):
-        self.kept += size
 
 
 def grade_id(cell):

@@ -43,7 +43,7 @@ from .submission_file import MAX_NOTEBOOK_BYTES, grade_id, parse_notebook, read_
 __all__ = ["CellResult", "RunReport", "run_notebook", "MAX_NOTEBOOK_BYTES"]
 
 DRIVER = Path(__file__).with_name("_driver.py")
-DRIVER_FILES = ("_driver.py", "_driver_kernel.py")   # the driver, and its kernels' module beside it
+DRIVER_FILES = ("_driver.py", "_driver_cell.py", "_driver_kernel.py")   # the driver, its cells' and kernels' modules
 INNER = "/opt/autograder"            # where the driver and its config appear inside bwrap
 INNER_DATA = "/data"                 # where data_dir appears inside bwrap
 

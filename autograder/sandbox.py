@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import inspect
 import json
 import os
 import shutil
@@ -38,7 +37,11 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
 from typing import Mapping, Sequence
+
+from .sandbox_limits import LAUNCHER, GiB, KiB, Limits, MiB, apply_rlimits
+from .sandbox_uids import allocate_uid, kill_uid, privileged, readable_by_others, tasks_of_uid
 
 __all__ = [
     "Limits",
@@ -54,9 +57,9 @@ __all__ = [
     "kill_uid",
     "warn_not_isolated",
     "NOT_ISOLATED_WARNING",
+    "apply_rlimits",
+    "KiB", "MiB", "GiB",
 ]
-
-KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 
 #: Where the read-write scratch directory appears inside a bwrap sandbox.
 SANDBOX_HOME = "/home/student"
@@ -69,107 +72,11 @@ NOT_ISOLATED_WARNING = (
 )
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits for one notebook run. Defaults: see docs/sandbox.md for the measurements."""
-
-    notebook_cpu_seconds: float = 1200.0  # CPU seconds all the notebook's kernels may use together
-    cell_cpu_seconds: float = 600.0     # CPU seconds one cell may use; then the kernel is interrupted ...
-    interrupt_grace_seconds: float = 5.0  # ... and killed if still busy this long (CPU) after
-    wall_factor: float = 4.0            # wall-clock backstops: this many times each CPU limit
-    kernel_start_seconds: float = 60.0  # a kernel that is not ready by then counts as dead
-    cpu_seconds: int = 1200             # RLIMIT_CPU, per process (SIGXCPU, then SIGKILL 5 s later)
-    memory_bytes: int = 4 * GiB         # RLIMIT_DATA, per process: heap and anonymous mappings
-    address_space_bytes: int | None = 64 * GiB  # RLIMIT_AS backstop (None: unlimited)
-    max_processes: int = 256            # RLIMIT_NPROC: processes + threads of the sandbox uid
-    max_open_files: int = 1024          # RLIMIT_NOFILE
-    file_bytes: int = 512 * MiB         # RLIMIT_FSIZE: the largest file student code can write
-    disk_bytes: int = 2 * GiB           # all files in the scratch dir (host watchdog kills beyond)
-    max_files: int = 20_000             # files and directories in the scratch dir (same watchdog)
-    tmpfs_bytes: int = 512 * MiB        # size of the private /tmp and of /dev/shm, each
-    output_bytes: int = 2 * MiB         # cell output kept in the executed notebook, all cells
-    cell_output_bytes: int = 256 * KiB  # cell output kept per cell
-    collect_bytes: int = 64 * MiB       # one collected .npz file (on disk and uncompressed)
-    threads: int = 1                    # OMP/MKL/OPENBLAS/NUMEXPR/VECLIB_..._NUM_THREADS
-    kernel_restarts: int = 8            # fresh kernels after deaths and kills, per sandbox
-    sandbox_restarts: int = 3           # relaunches of the whole sandbox after its driver died
-
-    @property
-    def wall_seconds(self) -> float:
-        """The whole notebook's wall-clock backstop: the host kills the sandbox after this."""
-        return self.notebook_cpu_seconds * self.wall_factor
-
-    def rlimits(self, *, nproc_base: int = 0) -> list[tuple[str, int, int]]:
-        """(resource name, soft, hard) triples for the launcher; -1 means unlimited."""
-        cpu = int(self.cpu_seconds)
-        out = [
-            ("RLIMIT_CPU", cpu, cpu + 5),
-            ("RLIMIT_DATA", int(self.memory_bytes), int(self.memory_bytes)),
-            ("RLIMIT_NPROC", nproc_base + int(self.max_processes), nproc_base + int(self.max_processes)),
-            ("RLIMIT_NOFILE", int(self.max_open_files), int(self.max_open_files)),
-            ("RLIMIT_FSIZE", int(self.file_bytes), int(self.file_bytes)),
-            ("RLIMIT_CORE", 0, 0),
-        ]
-        if self.address_space_bytes is not None:
-            out.append(("RLIMIT_AS", int(self.address_space_bytes), int(self.address_space_bytes)))
-        return out
-
-
-# --------------------------------------------------------------------------------------------
-# The launcher: first program inside the sandbox (and the whole "sandbox" without bwrap).
-# Runs as `python -I -S -c LAUNCHER CONFIG_JSON ARGV...`: no site-packages, stdlib only.
-# --------------------------------------------------------------------------------------------
-def apply_rlimits(rlimits) -> None:
-    """setrlimit each (resource name, soft, hard); -1: leave as is; never above the current hard
-    limit. Also pasted into the launcher below (a stdlib-only program) and used by the zygote."""
-    import resource
-
-    for name, soft, hard in rlimits:
-        r = getattr(resource, name, None)
-        if r is None:
-            continue
-        cur_soft, cur_hard = resource.getrlimit(r)
-        inf = resource.RLIM_INFINITY
-        hard = cur_hard if hard < 0 else (hard if cur_hard == inf else min(hard, cur_hard))
-        soft = hard if soft < 0 else (soft if hard == inf else min(soft, hard))
-        resource.setrlimit(r, (soft, hard))
-
-
-LAUNCHER = r"""
-import json, os, sys
-c = json.loads(sys.argv[1])
-argv = sys.argv[2:]
-if c.get("uid") is not None:
-    os.setgroups([])
-    os.setresgid(c["gid"], c["gid"], c["gid"])
-    os.setresuid(c["uid"], c["uid"], c["uid"])
-    if os.getuid() == 0 or os.geteuid() == 0:
-        raise SystemExit("sandbox launcher: could not drop root")
-try:
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(38, 1, 0, 0, 0)                    # PR_SET_NO_NEW_PRIVS
-    if c.get("pdeathsig"):
-        libc.prctl(1, 9, 0, 0, 0)                 # PR_SET_PDEATHSIG = SIGKILL
-except Exception:
-    pass
-""" + inspect.getsource(apply_rlimits) + r"""
-apply_rlimits(c["rlimits"])
-os.umask(0o077)
-os.chdir(c["cwd"])
-os.execve(argv[0], argv, c["env"])
-"""
-
-
 def bwrap_path() -> str | None:
     """The bwrap executable, or None. ``AUTOGRADER_BWRAP=0`` pretends there is none."""
     if os.environ.get("AUTOGRADER_BWRAP", "").strip().lower() in ("0", "no", "false", "off"):
         return None
     return shutil.which("bwrap")
-
-
-def _privileged() -> bool:
-    return os.geteuid() == 0
 
 
 def _namespace_flags(privileged: bool) -> list[str]:
@@ -229,7 +136,7 @@ def bwrap_available(*, why: list[str] | None = None) -> bool:
         if why is not None:
             why.append("bwrap not found on PATH (or AUTOGRADER_BWRAP=0)")
         return False
-    ok, reason = _probe_bwrap(bwrap, _privileged())
+    ok, reason = _probe_bwrap(bwrap, privileged())
     if not ok and why is not None:
         why.append(reason)
     return ok
@@ -315,77 +222,6 @@ def identity_files(directory: Path, uid: int, gid: int) -> dict[str, Path]:
 
 
 # --------------------------------------------------------------------------------------------
-# uids
-# --------------------------------------------------------------------------------------------
-_UID_BASE, _UID_SPAN = 20_000, 40_000
-_uid_lock = threading.Lock()
-_uid_counter = 0
-
-
-def allocate_uid() -> int:
-    """An unprivileged uid for one run, distinct between concurrent runs of this host.
-
-    RLIMIT_NPROC counts every task of a uid system-wide, so two students graded at once must
-    not share a uid (one's fork storm would starve the other). Derived from the pid (unique
-    among live processes) and a per-process counter (unique among up to 16 concurrent runs per
-    process); stays within 20000..59999, inside any container's default uid map.
-    """
-    global _uid_counter
-    with _uid_lock:
-        _uid_counter += 1
-        slot = _uid_counter % 16
-    return _UID_BASE + ((os.getpid() % (_UID_SPAN // 16)) * 16 + slot)
-
-
-def kill_uid(uid: int) -> None:
-    """SIGKILL every process of ``uid`` (root only; a no-op for uid 0 or the caller's own uid).
-
-    Used after a run without a pid namespace: stray processes the student left behind
-    (double forks, daemons) die with the rest. Runs ``kill(-1, SIGKILL)`` as that uid, twice.
-    """
-    if uid == 0 or not _privileged() or uid == os.getuid():
-        return
-    # /bin/sh, not Python: the interpreter may not be readable by that uid. kill(-1) spares
-    # the caller itself.
-    try:
-        subprocess.run(["/bin/sh", "-c", "kill -KILL -1; kill -KILL -1; kill -KILL -1; true"],
-                       user=uid, group=uid, extra_groups=[],
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       timeout=30, cwd="/")
-    except (OSError, subprocess.SubprocessError):
-        pass
-
-
-def _tasks_of_uid(uid: int) -> int:
-    """How many tasks (threads) the uid runs now: the base for RLIMIT_NPROC when it is shared."""
-    total = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/status") as f:
-                fields = dict(line.split(":", 1) for line in f if ":" in line)
-            if int(fields["Uid"].split()[0]) == uid:
-                total += int(fields.get("Threads", "1").strip())
-        except (OSError, KeyError, ValueError):
-            continue
-    return total
-
-
-def _readable_by_others(path: Path) -> bool:
-    """Whether an unprivileged uid can reach and read ``path`` (every parent o+x, itself o+r)."""
-    p = Path(os.path.abspath(path))
-    try:
-        for parent in reversed(p.parents):
-            if not os.stat(parent).st_mode & 0o001:
-                return False
-        st = os.stat(p)
-    except OSError:
-        return False
-    return bool(st.st_mode & 0o004) and (not os.path.isdir(p) or bool(st.st_mode & 0o001))
-
-
-# --------------------------------------------------------------------------------------------
 # The command
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -419,46 +255,15 @@ def plan_sandbox(
     that uid (mode 0700), since it is the one place the student may write.
     """
     python = python or sys.executable
-    privileged = _privileged()
-    warnings: list[str] = []
-    why: list[str] = []
-    available = bwrap_available(why=why)
-    if use_bwrap is None:
-        use_bwrap = available
-    elif use_bwrap and not available:
-        raise RuntimeError(f"bwrap requested but not usable: {'; '.join(why)}")
-    if not use_bwrap:
-        warnings.append(NOT_ISOLATED_WARNING + (f" ({'; '.join(why)})" if why and not available else
-                                                " (fallback forced by the caller)"))
+    use_bwrap, warnings = _isolation(use_bwrap)
     workdir = Path(os.path.abspath(workdir))
     ro = _dedupe([*_interpreter_paths(python), *map(Path, readonly_paths)])
     inner_home = SANDBOX_HOME if use_bwrap else str(workdir)
     environment = {"HOME": inner_home, "PATH": f"{Path(python).parent}:/usr/local/bin:/usr/bin:/bin"}
     environment.update(env or {})
-
-    target_uid: int | None = None
-    nproc_base = 0
-    if privileged:
-        if use_bwrap:
-            target_uid = uid if uid is not None else allocate_uid()
-        else:
-            needed = [Path(python), Path(os.path.realpath(python)), *ro,
-                      *map(Path, (ro_binds or {}).values())]
-            if argv and os.path.isabs(argv[0]):
-                needed.append(Path(argv[0]))
-            unreadable = [str(p) for p in needed if not _readable_by_others(p)]
-            unreadable += [str(q) for q in workdir.parents if not os.stat(q).st_mode & 0o001][:1]
-            if unreadable:
-                warnings.append("running as root: the runtime is not readable by an unprivileged "
-                                f"uid ({unreadable[0]}), so no process limit applies")
-            else:
-                target_uid = uid if uid is not None else allocate_uid()
-        if target_uid is not None:
-            os.chown(workdir, target_uid, target_uid)
-            os.chmod(workdir, 0o700)
-    else:
-        # Our own uid: RLIMIT_NPROC counts the host user's other tasks too; allow for them.
-        nproc_base = _tasks_of_uid(os.getuid())
+    target_uid, nproc_base = _run_as(uid, use_bwrap, workdir, [
+        Path(python), Path(os.path.realpath(python)), *ro, *map(Path, (ro_binds or {}).values()),
+        *([Path(argv[0])] if argv and os.path.isabs(argv[0]) else [])], warnings)
     config = {
         "uid": target_uid,
         "gid": target_uid,
@@ -470,15 +275,62 @@ def plan_sandbox(
     launcher = [python, "-I", "-S", "-c", LAUNCHER, json.dumps(config), *argv]
     if not use_bwrap:
         return SandboxPlan(launcher, config, False, target_uid, False, inner_home, tuple(warnings))
+    binds = [(str(p), str(p)) for p in ro] + [(str(src), str(dest)) for dest, src in (ro_binds or {}).items()]
+    return SandboxPlan(_bwrap_command(binds, workdir, limits, launcher), config, True, target_uid, True,
+                       inner_home, tuple(warnings))
 
+
+def _isolation(use_bwrap: bool | None) -> tuple[bool, list[str]]:
+    """(whether bwrap isolates the run, the warnings to report): bwrap where it works unless the
+    caller says otherwise; RuntimeError when it is asked for and does not work."""
+    warnings: list[str] = []
+    why: list[str] = []
+    available = bwrap_available(why=why)
+    if use_bwrap is None:
+        use_bwrap = available
+    elif use_bwrap and not available:
+        raise RuntimeError(f"bwrap requested but not usable: {'; '.join(why)}")
+    if not use_bwrap:
+        warnings.append(NOT_ISOLATED_WARNING + (f" ({'; '.join(why)})" if why and not available else
+                                                " (fallback forced by the caller)"))
+    return use_bwrap, warnings
+
+
+def _run_as(uid: int | None, use_bwrap: bool, workdir: Path, needed: list[Path],
+            warnings: list[str]) -> tuple[int | None, int]:
+    """(the uid the run drops to or None, the RLIMIT_NPROC base). A root host drops to a fresh
+    uid (without bwrap only where that uid can read ``needed``, the runtime) and gives it
+    ``workdir`` (mode 0700); an unprivileged host keeps its uid and counts its other tasks."""
+    if not privileged():
+        # Our own uid: RLIMIT_NPROC counts the host user's other tasks too; allow for them.
+        return None, tasks_of_uid(os.getuid())
+    target_uid: int | None = None
+    if use_bwrap:
+        target_uid = uid if uid is not None else allocate_uid()
+    else:
+        unreadable = [str(p) for p in needed if not readable_by_others(p)]
+        unreadable += [str(q) for q in workdir.parents if not os.stat(q).st_mode & 0o001][:1]
+        if unreadable:
+            warnings.append("running as root: the runtime is not readable by an unprivileged "
+                            f"uid ({unreadable[0]}), so no process limit applies")
+        else:
+            target_uid = uid if uid is not None else allocate_uid()
+    if target_uid is not None:
+        os.chown(workdir, target_uid, target_uid)
+        os.chmod(workdir, 0o700)
+    return target_uid, 0
+
+
+def _bwrap_command(binds: list[tuple[str, str]], workdir: Path, limits: Limits, launcher: list[str]) -> list[str]:
+    """The bwrap command line: a fresh root with the system's and the ``binds`` (src, dest)
+    read-only, capped tmpfs /tmp and /dev/shm, ``workdir`` writable at SANDBOX_HOME, then the launcher."""
     bwrap = bwrap_path()
     assert bwrap is not None
-    cmd = [bwrap, *_namespace_flags(privileged), "--die-with-parent", "--new-session",
+    cmd = [bwrap, *_namespace_flags(privileged()), "--die-with-parent", "--new-session",
            "--hostname", "sandbox", "--clearenv", *_system_binds(),
            "--proc", "/proc", "--dev", "/dev",
            "--perms", "1777", "--size", str(int(limits.tmpfs_bytes)), "--tmpfs", "/tmp",
            "--perms", "1777", "--size", str(int(limits.tmpfs_bytes)), "--tmpfs", "/dev/shm"]
-    binds = [(str(p), str(p)) for p in ro] + [(str(src), str(dest)) for dest, src in (ro_binds or {}).items()]
     # bwrap would create the missing parents of the mount points mode 0700 (root only): make
     # them 0755 first so that the unprivileged uid can reach its runtime. Parents under /tmp
     # come after the /tmp tmpfs, so a runtime that lives under /tmp (a venv) shows through.
@@ -490,8 +342,7 @@ def plan_sandbox(
     for src, dest in binds:
         cmd += ["--ro-bind", src, dest]
     # No --chdir: bwrap has dropped its capabilities by then; the launcher changes directory.
-    cmd += ["--bind", str(workdir), SANDBOX_HOME, "--", *launcher]
-    return SandboxPlan(cmd, config, True, target_uid, True, inner_home, tuple(warnings))
+    return cmd + ["--bind", str(workdir), SANDBOX_HOME, "--", *launcher]
 
 
 def sandbox_command(

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from autograder.sandbox import apply_rlimits   # imported here: the driver child calls it in the sandbox
+from autograder.sandbox_limits import apply_rlimits   # imported here: the driver child calls it in the sandbox
 
 __all__ = ["Zygote", "Spawned", "CannotJoin", "ZygoteError", "shared", "zygote_env"]
 

@@ -22,6 +22,7 @@ Typical use::
 """
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import time
@@ -192,10 +193,7 @@ def train(
     returns: TrainResult(history, epoch_losses, seconds, steps)
     """
     device = torch.device(device)
-    if x.dim() != 4 or x.dtype != torch.float32:
-        raise ValueError(f"x must be (N, 1, 28, 28) float32 (use to_tensors), not {tuple(x.shape)} {x.dtype}")
-    if y.shape != (x.shape[0],):
-        raise ValueError(f"y must have shape ({x.shape[0]},), not {tuple(y.shape)}")
+    _check_tensors(x, y)
     fast = recipe.schedule == "onecycle"
 
     generator = torch.Generator()  # on the CPU: drives every shuffle
@@ -203,68 +201,22 @@ def train(
     if seed is not None:
         set_seed(seed)
 
-    model.to(device)
-    model.train()
-    if fast:
-        # Held whole on the device, in channels-last layout (pixels of a row side by side
-        # across channels): the CPU convolutions and poolings run faster that way.
-        model.to(memory_format=torch.channels_last)
-        x = x.to(device).contiguous(memory_format=torch.channels_last)  # (N, 1, 28, 28)
-        y = y.to(device)                                                 # (N,)
-        make_batches = _fast_batches
-    else:
-        x, y = x.cpu(), y.cpu()             # the DataLoader batches on the CPU
-        make_batches = _course_batches
+    x, y, make_batches = _place(model, x, y, device, fast)
     n_batches = math.ceil(x.shape[0] / recipe.batch_size)
     epochs = 1 if dry_run else recipe.epochs
     batches_per_epoch = min(n_batches, DRY_RUN_BATCHES) if dry_run else n_batches
-
-    criterion = nn.CrossEntropyLoss()
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-        weight_decay=recipe.weight_decay, nesterov=fast and recipe.momentum > 0)
-    scheduler = None
-    if fast:
-        scheduler = _one_cycle(optimizer, recipe.lr, epochs * batches_per_epoch)
+    criterion, optimizer, scheduler = _optimization(model, recipe, fast, epochs * batches_per_epoch)
 
     result = TrainResult()
     clock = time.perf_counter()
     for epoch in range(1, epochs + 1):
-        batches = make_batches(x, y, recipe.batch_size, generator)
         bar = tqdm(total=batches_per_epoch, desc=f"epoch {epoch}/{epochs}", unit="batch",
                    disable=not progress, leave=False, dynamic_ncols=True)
-        running, epoch_sum, done = 0.0, 0.0, 0
-        for i, (xb, yb) in enumerate(batches, start=1):
-            if i > batches_per_epoch:
-                break
-            xb, yb = xb.to(device), yb.to(device)  # (B, 1, 28, 28) float32, (B,) int64
-            # forward
-            logits = model(xb)                     # (B, 10) float32
-            # loss
-            loss = criterion(logits, yb)           # () float32, mean over the batch
-            # backward
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()                        # fills p.grad for every parameter p
-            # step
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            result.steps += 1
-
-            value = loss.item()
-            running += value
-            epoch_sum += value
-            done += 1
-            bar.update(1)
-            if i % recipe.log_every == 0:
-                mean = running / recipe.log_every
-                result.history.append((result.steps, mean))
-                with tqdm.external_write_mode():
-                    log(_log_line(epoch, i, mean))
-                bar.set_postfix(loss=f"{mean:.3f}")
-                running = 0.0
+        batches = itertools.islice(make_batches(x, y, recipe.batch_size, generator), batches_per_epoch)
+        result.epoch_losses.append(_train_epoch(model, batches, device, criterion, optimizer, scheduler,
+                                                epoch=epoch, log_every=recipe.log_every, result=result,
+                                                bar=bar, log=log))
         bar.close()
-        result.epoch_losses.append(epoch_sum / max(1, done))
         if on_epoch_end is not None:
             paused = time.perf_counter()
             on_epoch_end(epoch, model)
@@ -274,3 +226,75 @@ def train(
     if fast:
         model.to(memory_format=torch.contiguous_format)  # back to the usual layout
     return result
+
+
+def _check_tensors(x: torch.Tensor, y: torch.Tensor) -> None:
+    """ValueError unless x is (N, 1, 28, 28)-like float32 and y is (N,)."""
+    if x.dim() != 4 or x.dtype != torch.float32:
+        raise ValueError(f"x must be (N, 1, 28, 28) float32 (use to_tensors), not {tuple(x.shape)} {x.dtype}")
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"y must have shape ({x.shape[0]},), not {tuple(y.shape)}")
+
+
+def _place(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, fast: bool):
+    """Move the model (train mode) and the data where the recipe trains; (x, y, make_batches).
+
+    fast: the whole data on the device in channels-last layout, batched by slicing
+    (``_fast_batches``); otherwise on the CPU, batched by a DataLoader (``_course_batches``).
+    """
+    model.to(device)
+    model.train()
+    if fast:
+        # Held whole on the device, in channels-last layout (pixels of a row side by side
+        # across channels): the CPU convolutions and poolings run faster that way.
+        model.to(memory_format=torch.channels_last)
+        x = x.to(device).contiguous(memory_format=torch.channels_last)  # (N, 1, 28, 28)
+        return x, y.to(device), _fast_batches                           # y: (N,)
+    return x.cpu(), y.cpu(), _course_batches                            # the DataLoader batches on the CPU
+
+
+def _optimization(model: nn.Module, recipe: Recipe, fast: bool, total_steps: int):
+    """(criterion, optimizer, scheduler or None): cross-entropy and SGD with the recipe's lr,
+    momentum and weight decay; the fast recipe adds Nesterov momentum and the one-cycle schedule."""
+    criterion = nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay, nesterov=fast and recipe.momentum > 0)
+    scheduler = _one_cycle(optimizer, recipe.lr, total_steps) if fast else None
+    return criterion, optimizer, scheduler
+
+
+def _train_epoch(model, batches, device, criterion, optimizer, scheduler, *, epoch: int, log_every: int,
+                 result: TrainResult, bar, log: Callable[[str], None]) -> float:
+    """One pass over ``batches`` ((B, 1, 28, 28) float32, (B,) int64 pairs); returns the epoch's
+    mean loss. Counts ``result.steps`` and appends to ``result.history`` every ``log_every`` batches."""
+    running, epoch_sum, done = 0.0, 0.0, 0
+    for i, (xb, yb) in enumerate(batches, start=1):
+        xb, yb = xb.to(device), yb.to(device)  # (B, 1, 28, 28) float32, (B,) int64
+        # forward
+        logits = model(xb)                     # (B, 10) float32
+        # loss
+        loss = criterion(logits, yb)           # () float32, mean over the batch
+        # backward
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()                        # fills p.grad for every parameter p
+        # step
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        result.steps += 1
+
+        # log: the running mean every log_every mini-batches
+        value = loss.item()
+        running += value
+        epoch_sum += value
+        done += 1
+        bar.update(1)
+        if i % log_every == 0:
+            mean = running / log_every
+            result.history.append((result.steps, mean))
+            with tqdm.external_write_mode():
+                log(_log_line(epoch, i, mean))
+            bar.set_postfix(loss=f"{mean:.3f}")
+            running = 0.0
+    return epoch_sum / max(1, done)

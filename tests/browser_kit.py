@@ -16,6 +16,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -61,9 +62,11 @@ def jupyter_lab(python: str, root: Path, env: Optional[dict] = None, *, timeout:
     Fails the test with the server's log if it is not answering within ``timeout`` seconds.
     """
     port, token = free_port(), secrets.token_hex(16)
-    log = Path(root) / f".jupyter-lab-{port}.log"
+    log = Path(tempfile.mkdtemp(prefix="jupyter-lab-")) / "server.log"   # not in root: the lab would list it
     args = [python, "-m", "jupyter", "lab", "--no-browser", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0"]
+    if os.geteuid() == 0:   # CI's containers run as root
+        args.append("--allow-root")
     with open(log, "w") as out:
         proc = subprocess.Popen(args, cwd=root, env=env if env is not None else os.environ.copy(),
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -129,3 +132,14 @@ def texts(browser, css: str) -> list[str]:
     from selenium.webdriver.common.by import By
 
     return [e.text.strip() for e in browser.find_elements(By.CSS_SELECTOR, css) if e.text.strip()]
+
+
+def instructor_tools(browser) -> list[str]:
+    """What of nbgrader's instructor tools the open JupyterLab page shows: its menu ("Nbgrader",
+    holding Formgrader), the "Create Assignment" sidebar, the notebook's "Validate" button."""
+    seen = [f"the {m!r} menu" for m in texts(browser, ".lm-MenuBar-itemLabel") if "nbgrader" in m.lower()]
+    tabs = [e.get_attribute("title") or e.text for e in browser.find_elements("css selector", ".lm-TabBar-tab")]
+    seen += [f"the {t!r} sidebar" for t in tabs if "assignment" in (t or "").lower() and "list" not in t.lower()]
+    toolbar = texts(browser, ".jp-NotebookPanel-toolbar .jp-Toolbar-item")
+    seen += [f"the {t!r} button" for t in toolbar if t.lower() in ("validate", "formgrader")]
+    return seen

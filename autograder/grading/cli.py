@@ -113,13 +113,14 @@ def _fingerprint(lesson_plan, extra: str) -> str:
     import yaml
     from coursekit import checks
 
+    from ..runner import DRIVER_FILES
     from .version import REPO
 
     h = hashlib.sha256(f"format {RESULT_FORMAT}\n{lesson_plan.digest}\n{extra}\n".encode())
     modules = sorted({checks.get(cid).module for c in lesson_plan.cells for cid in c.check_ids})
     files = [*sorted((REPO / "autograder" / "grading").glob("*.py")),
-             *(REPO / "autograder" / name for name in ("runner.py", "launch.py", "scratch.py", "submission_file.py", "run_report.py",
-                                                          "_driver.py", "_driver_kernel.py", "sandbox.py", "zygote.py")),
+             *(REPO / "autograder" / name for name in ("runner.py", "launch.py", "scratch.py", "submission_file.py",
+                                                          "run_report.py", "sandbox.py", "zygote.py", *DRIVER_FILES)),
              *sorted((REPO / "coursekit" / "checks").glob("*.py")),
              *(f for entry in checks.public_check_sources(REPO / "lessons_src") if entry.parent.name in modules
                for f in checks.source_files(entry)),

@@ -216,75 +216,32 @@ def _local_data_dir() -> Path:
 
 
 def _grade(item: dict, plan: LessonPlan, timings: dict) -> dict:
-    from autograder import runner, sandbox, submission_file
+    """Grade one submission: read it, run it in the sandbox (again, past cells that killed the
+    kernel, while that can change a grade), judge its checks; the result dict of ``grade_task``."""
+    from autograder import submission_file
 
     result = _base_result(item, plan)
     raw = item.get("notebook")
-    if raw is None:
-        status = item.get("read_status") or "missing"
-        reason = item.get("read_reason") or f"no notebook submitted (expected {item.get('display_path')})"
-        result.update(status=status, reason=reason)
-        result["cells"] = [v.as_dict() for v in _unsubmitted(plan, status, reason)]
-        result["_feedback_inputs"] = None
-        return result
-    nb, problem = submission_file.parse_notebook(raw)
+    nb, problem = (None, "") if raw is None else submission_file.parse_notebook(raw)
     if nb is None:
-        reason = f"invalid notebook: {problem}"
-        result.update(status="invalid_notebook", reason=reason)
-        result["cells"] = [v.as_dict() for v in _unsubmitted(plan, "invalid", reason)]
+        if raw is None:
+            status = item.get("read_status") or "missing"
+            reason = item.get("read_reason") or f"no notebook submitted (expected {item.get('display_path')})"
+            result.update(status=status, reason=reason)
+        else:
+            status, reason = "invalid", f"invalid notebook: {problem}"
+            result.update(status="invalid_notebook", reason=reason)
+        result["cells"] = [v.as_dict() for v in _unsubmitted(plan, status, reason)]
         result["_feedback_inputs"] = None
         return result
 
     prepared = prepare(plan, nb)
     result["notes"] += prepared.notes
-    limits = lesson_limits(plan.budget_s, float(item.get("time_factor", 1.0)))
     seed = int(item["seed"])
-    ro = sandbox.runtime_paths(packages=("coursekit",), files=runner._course_files())
-    use_bwrap = None if item.get("allow_unsandboxed") else True
     scratch_root = Path(tempfile.mkdtemp(prefix=f"grade-{item['student'][:20]}-{item['lesson']}-",
                                          dir=item.get("scratch")))
-    runs: List[RunInfo] = []
-    names = _cell_names(prepared.notebook)
-    executed = None
     try:
-        nb_to_run = prepared.notebook
-        skipped: Dict[int, str] = {}
-        budget_end = time.monotonic() + 2 * limits.wall_seconds
-        while True:
-            number = len(runs) + 1
-            remaining = budget_end - time.monotonic()
-            run_limits = limits if number == 1 else replace(
-                limits, notebook_cpu_seconds=min(limits.notebook_cpu_seconds, remaining / limits.wall_factor))
-            nb_file = scratch_root / f"in{number}" / f"{plan.lesson}.ipynb"
-            nb_file.parent.mkdir()
-            nb_file.write_text(json.dumps(nb_to_run))
-            rep = runner.run_notebook(nb_file, scratch_dir=scratch_root / f"run{number}", limits=run_limits,
-                                      env_extra={"COURSE_SEED": str(seed), "MPLBACKEND": INLINE_PLOTS},
-                                      data_dir=item.get("data_dir"), readonly_paths=ro, use_bwrap=use_bwrap)
-            runs.append(RunInfo(number, rep, prepared.positions, names, dict(skipped)))
-            if number == 1 and rep.executed_notebook is not None:
-                executed = _load_json(rep.executed_notebook)
-            result["runs"].append({"run": number, "status": rep.status, "reason": rep.reason[:1000],
-                                   "seconds": rep.seconds, "cpu_seconds": rep.cpu_seconds,
-                                   "isolated": rep.isolated, "warm": rep.warm,
-                                   "attempts": rep.attempts, "warnings": rep.warnings[:5], "timings": rep.timings,
-                                   "cells": [{"index": c.index, "seconds": c.seconds, "cpu_seconds": c.cpu_seconds,
-                                              "status": c.status} for c in rep.cells],
-                                   "rejected": dict(list(rep.rejected.items())[:20]),
-                                   "skipped_cells": {names[i]: w for i, w in skipped.items()}})
-            if rep.status in ("missing", "invalid_notebook"):
-                raise GraderError(f"the graded notebook could not be run: {rep.reason}")
-            if not rep.isolated and not item.get("allow_unsandboxed"):
-                raise GraderError("the sandbox is not isolated (bwrap unusable)")
-            new = {i: c for i, c in runs[-1].cells().items() if i in runs[-1].state_lost_at() and i not in skipped}
-            if not new or len(runs) > MAX_RERUNS or not _worth_rerun(plan, runs[-1], min(new), seed):
-                break
-            if budget_end - time.monotonic() < 0.3 * limits.wall_seconds:
-                result["notes"].append("a cell killed the kernel; no time was left to grade the later cells again")
-                break
-            for i, c in new.items():
-                skipped[i] = f"{c.status.replace('_', ' ')}: {(c.reason or c.ename or '')[:150]}"
-            nb_to_run = neutralized(prepared.notebook, sorted(skipped), skipped)
+        runs, executed = _run_until_judgeable(item, plan, prepared, seed, scratch_root, result)
         t = time.monotonic()
         verdicts = judge_cells(plan, runs, seed)
         timings["judge"] = round(time.monotonic() - t, 3)
@@ -305,6 +262,65 @@ def _grade(item: dict, plan: LessonPlan, timings: dict) -> dict:
     result["points"] = float(sum(v.points or 0 for v in verdicts if v.kind == "test"))
     result["_feedback_inputs"] = {"prepared": prepared, "executed": executed, "verdicts": verdicts}
     return result
+
+
+def _run_until_judgeable(item: dict, plan: LessonPlan, prepared, seed: int, scratch_root: Path,
+                         result: dict) -> tuple:
+    """Run the notebook in the sandbox; while a cell killed the kernel (or timed out) and a later
+    graded cell failed for it, run again with the cells that did so neutralized, within twice
+    the notebook's time. Returns (runs, the first run's executed notebook or None); each run is
+    summarised in ``result["runs"]``. GraderError when a run could not happen as it must."""
+    from autograder import runner, sandbox
+
+    limits = lesson_limits(plan.budget_s, float(item.get("time_factor", 1.0)))
+    ro = sandbox.runtime_paths(packages=("coursekit",), files=runner._course_files())
+    use_bwrap = None if item.get("allow_unsandboxed") else True
+    runs: List[RunInfo] = []
+    names = _cell_names(prepared.notebook)
+    executed = None
+    nb_to_run = prepared.notebook
+    skipped: Dict[int, str] = {}
+    budget_end = time.monotonic() + 2 * limits.wall_seconds
+    while True:
+        number = len(runs) + 1
+        remaining = budget_end - time.monotonic()
+        run_limits = limits if number == 1 else replace(
+            limits, notebook_cpu_seconds=min(limits.notebook_cpu_seconds, remaining / limits.wall_factor))
+        nb_file = scratch_root / f"in{number}" / f"{plan.lesson}.ipynb"
+        nb_file.parent.mkdir()
+        nb_file.write_text(json.dumps(nb_to_run))
+        rep = runner.run_notebook(nb_file, scratch_dir=scratch_root / f"run{number}", limits=run_limits,
+                                  env_extra={"COURSE_SEED": str(seed), "MPLBACKEND": INLINE_PLOTS},
+                                  data_dir=item.get("data_dir"), readonly_paths=ro, use_bwrap=use_bwrap)
+        runs.append(RunInfo(number, rep, prepared.positions, names, dict(skipped)))
+        if number == 1 and rep.executed_notebook is not None:
+            executed = _load_json(rep.executed_notebook)
+        result["runs"].append(_run_summary(number, rep, names, skipped))
+        if rep.status in ("missing", "invalid_notebook"):
+            raise GraderError(f"the graded notebook could not be run: {rep.reason}")
+        if not rep.isolated and not item.get("allow_unsandboxed"):
+            raise GraderError("the sandbox is not isolated (bwrap unusable)")
+        new = {i: c for i, c in runs[-1].cells().items() if i in runs[-1].state_lost_at() and i not in skipped}
+        if not new or len(runs) > MAX_RERUNS or not _worth_rerun(plan, runs[-1], min(new), seed):
+            return runs, executed
+        if budget_end - time.monotonic() < 0.3 * limits.wall_seconds:
+            result["notes"].append("a cell killed the kernel; no time was left to grade the later cells again")
+            return runs, executed
+        for i, c in new.items():
+            skipped[i] = f"{c.status.replace('_', ' ')}: {(c.reason or c.ename or '')[:150]}"
+        nb_to_run = neutralized(prepared.notebook, sorted(skipped), skipped)
+
+
+def _run_summary(number: int, rep, names: dict, skipped: Dict[int, str]) -> dict:
+    """One run of the notebook, as the result records it (times, statuses, what was skipped)."""
+    return {"run": number, "status": rep.status, "reason": rep.reason[:1000],
+            "seconds": rep.seconds, "cpu_seconds": rep.cpu_seconds,
+            "isolated": rep.isolated, "warm": rep.warm,
+            "attempts": rep.attempts, "warnings": rep.warnings[:5], "timings": rep.timings,
+            "cells": [{"index": c.index, "seconds": c.seconds, "cpu_seconds": c.cpu_seconds,
+                       "status": c.status} for c in rep.cells],
+            "rejected": dict(list(rep.rejected.items())[:20]),
+            "skipped_cells": {names[i]: w for i, w in skipped.items()}}
 
 
 def _worth_rerun(plan: LessonPlan, run: RunInfo, first_loss: int, seed: int) -> bool:

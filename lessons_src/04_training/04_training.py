@@ -54,8 +54,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from coursekit.checks import check
 from coursekit.data import load_digits
-from coursekit.plots import (show_descent_paths, show_digits, show_loss_curve, show_loss_curves,
-                             show_training_loop)
+from coursekit.plots import show_descent_paths, show_loss_curve, show_loss_curves, show_training_loop
 
 torch.manual_seed(0)      # the same "random" weights and shuffles every time you run the notebook
 torch.set_num_threads(1)  # batches of 4 images are too small to share between CPU cores: one is fastest

@@ -1,7 +1,7 @@
 """``make student`` (``autograder/student.py``): the student environment holds nothing of the
 instructor's, its leak check catches what would, and it works on its own in a fresh virtual
 environment: the support package installs with its own dependencies, JupyterLab has no nbgrader
-tools, and a lesson's self-check runs in the lessons' kernel."""
+tools (looked at in headless Chromium), and a lesson's self-check runs in the lessons' kernel."""
 from __future__ import annotations
 
 import json
@@ -9,12 +9,19 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from autograder import student
+from browser_kit import chromium, instructor_tools, jupyter_lab, texts, wait_for
 from submission_kit import LESSON, data_dir, solution_lines, solved
+
+try:
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError:   # browser_kit.chromium() skips the browser checks with how to install it
+    WebDriverWait = None
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +137,32 @@ def test_installed_in_a_fresh_virtual_environment(dist, tmp_path):
     nb.write_text(json.dumps(solved()))
     done = _run([py, "-m", "coursekit.selfcheck", LESSON], here, env)
     assert done.returncode == 0 and "4 passed" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
+
+    # The README's second command, looked at in a real browser: the lesson open, no instructor tool.
+    with jupyter_lab(py, here, env) as lab, chromium() as browser:
+        seen, shot = _open_lesson(browser, lab, here)
+    assert seen == [], f"the student JupyterLab shows {', '.join(seen)} (screenshot: {shot})"
+
+
+def _open_lesson(browser, lab, root: Path):
+    """Open lesson 1 in the lab; (the instructor tools it shows, the screenshot's path)."""
+    browser.get(lab.url(f"lab/tree/lessons/{LESSON}/{LESSON}.ipynb"))
+    wait_for(browser, ".jp-Notebook .jp-Cell")
+    wait_for(browser, ".jp-NotebookPanel-toolbar .jp-Toolbar-item")
+    WebDriverWait(browser, 120).until(lambda b: "Lesson 1" in b.find_element("css selector", ".jp-Notebook").text)
+    WebDriverWait(browser, 120).until(lambda b: "File" in texts(b, ".lm-MenuBar-itemLabel"))
+    time.sleep(2)   # extensions add their menus and panels once the app has started
+    shot = root.parent / f"{root.name}-lab.png"
+    browser.save_screenshot(str(shot))
+    return instructor_tools(browser), shot
+
+
+@pytest.mark.slow
+def test_the_browser_check_sees_the_instructor_tools_where_they_are(tmp_path):
+    """The control of the check above: the course's own JupyterLab (nbgrader installed) shows them."""
+    here = tmp_path / "course"
+    shutil.copytree(student.REPO / "lessons" / LESSON, here / "lessons" / LESSON)
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config")}
+    with jupyter_lab(sys.executable, here, env) as lab, chromium() as browser:
+        seen, shot = _open_lesson(browser, lab, here)
+    assert any("Nbgrader" in s for s in seen) and any("Validate" in s for s in seen), (seen, shot)

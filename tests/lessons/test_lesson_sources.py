@@ -2,16 +2,14 @@
 holds a copy of an earlier lesson's answer, and JupyterLab's server opens a source as a notebook."""
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 
 import nbformat
 import pytest
 
 from autograder import authoring
+from browser_kit import jupyter_lab
 from lesson_harness import REPO
 from coursekit import config
 
@@ -60,40 +58,50 @@ def test_no_source_holds_a_copy_of_an_earlier_answer():
             assert not copied, f"lessons_src/{later} copies {lesson_id}'s answer: {copied[0]!r}; use given_from"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _code(nb) -> str:
+    """A notebook's code cells as one script; IPython's magics and shell lines left out."""
+    cells = [c.source for c in nb.cells if c.cell_type == "code"]
+    return "\n\n".join("\n".join(line for line in src.splitlines() if not line.lstrip().startswith(("%", "!")))
+                       for src in cells)
+
+
+def lint(code: str, name: str) -> list[str]:
+    """pyflakes' messages on ``code``: undefined names, unused imports, redefinitions."""
+    import io
+
+    from pyflakes.api import check as pyflakes_check
+    from pyflakes.reporter import Reporter
+
+    out = io.StringIO()
+    pyflakes_check(code, name, Reporter(out, out))
+    return out.getvalue().splitlines()
+
+
+def test_each_master_is_clean_python(lesson_id):
+    """The master as the student runs it, given cells filled from the earlier lessons: no undefined
+    name, unused import or redefinition (a linter cannot see through given_from in the source)."""
+    assert lint(_code(authoring.build(lesson_id)), f"solutions/{lesson_id}") == []
+
+
+def test_the_lint_catches_a_misspelt_name():
+    nb = authoring.build("03_fc")
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "Net()" in c.source and
+                c.metadata.get("nbgrader", {}).get("grade_id") != "fc_net_answer")
+    cell.source = cell.source.replace("Net()", "Nett()", 1)
+    assert any("undefined name 'Nett'" in m for m in lint(_code(nb), "03_fc"))
 
 
 @pytest.mark.slow
 def test_jupyterlab_opens_a_source_as_a_notebook(tmp_path):
     """What "Open With > Notebook" asks the server for: the source, as a notebook, with nbgrader's metadata."""
-    port, token = _free_port(), "t0ken"
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
-    server = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
-                               "--ip=127.0.0.1", f"--IdentityProvider.token={token}", "--allow-root",
-                               f"--ServerApp.root_dir={REPO}"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        url = f"http://127.0.0.1:{port}/api/contents/lessons_src/01_data/01_data.py?type=notebook&token={token}"
-        deadline, body = time.monotonic() + 120, None
-        while body is None and time.monotonic() < deadline and server.poll() is None:
-            try:
-                body = json.loads(urllib.request.urlopen(url, timeout=10).read())
-            except OSError:
-                time.sleep(0.5)
-        assert body is not None, f"the server did not answer: {server.stderr.read(2000) if server.poll() is not None else ''}"
-        assert body["type"] == "notebook"
-        cells = body["content"]["cells"]
-        ids = [c["metadata"].get("nbgrader", {}).get("grade_id") for c in cells]
-        assert "data_normalize_answer" in ids and "data_normalize" in ids
-        answer = cells[ids.index("data_normalize_answer")]
-        assert "### BEGIN SOLUTION" in answer["source"] and answer["metadata"]["nbgrader"]["solution"] is True
-        assert len(cells) == len(authoring.build("01_data").cells)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with jupyter_lab(sys.executable, REPO, env) as lab:
+        url = lab.url("api/contents/lessons_src/01_data/01_data.py?type=notebook")
+        body = json.loads(urllib.request.urlopen(url, timeout=60).read())
+    assert body["type"] == "notebook"
+    cells = body["content"]["cells"]
+    ids = [c["metadata"].get("nbgrader", {}).get("grade_id") for c in cells]
+    assert "data_normalize_answer" in ids and "data_normalize" in ids
+    answer = cells[ids.index("data_normalize_answer")]
+    assert "### BEGIN SOLUTION" in answer["source"] and answer["metadata"]["nbgrader"]["solution"] is True
+    assert len(cells) == len(authoring.build("01_data").cells)

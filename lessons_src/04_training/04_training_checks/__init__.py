@@ -14,6 +14,8 @@ recipe's numbers and the NumPy cross-entropy they share. Importing this package 
 """
 from __future__ import annotations
 
-from . import epoch, optimizer, step  # noqa: F401 (importing registers the checks)
-from .common import LOG_EVERY, LR, MOMENTUM, STEP_NAMES, STEPS, cross_entropy  # noqa: F401
-from .step import diagnose_step, linear_reference  # noqa: F401 (the hidden judges use them)
+from . import epoch, optimizer, step
+from .common import LOG_EVERY, LR, MOMENTUM, STEP_NAMES, STEPS, cross_entropy
+from .step import diagnose_step, linear_reference
+
+__all__ = ["epoch", "optimizer", "step", "LOG_EVERY", "LR", "MOMENTUM", "STEP_NAMES", "STEPS", "cross_entropy", "diagnose_step", "linear_reference"]   # importing the exercises registers their checks

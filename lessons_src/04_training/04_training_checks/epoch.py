@@ -44,8 +44,6 @@ def train_epoch_hidden_inputs(seed: int) -> dict:
 
 @register("train_epoch", inputs=train_epoch_inputs,
           title="one pass over the loader, a log line and a mean loss every log_every mini-batches")
-
-
 def collect_epoch(inputs, train_epoch):
     import torch
     from torch.utils.data import DataLoader, TensorDataset
@@ -102,8 +100,6 @@ def _log_line_matches(line: str, epoch: int, batch: int, value: float) -> bool:
 
 
 @judge("train_epoch", "train_epoch_hidden")
-
-
 def judge_epoch(inputs, found):
     n_batches = int(found["batches"])
     every = int(inputs["log_every"] or LOG_EVERY)
@@ -115,6 +111,28 @@ def judge_epoch(inputs, found):
     if "out.values" not in found:
         fail(f"{call} returned {found['out.kind']}; it should return a list of floats, the mean losses it printed.")
     losses = np.atleast_1d(found["losses"]).astype(np.float64)
+    _judge_loop(call, found, losses, n_batches)
+    values = np.atleast_1d(found["out.values"]).astype(np.float64)
+    kinds = [str(k) for k in np.atleast_1d(found.get("out.kinds", []))]
+    if any(k == "Tensor" for k in kinds):
+        fail(f"{call} returned a list of tensors; it should return plain floats.",
+             "train_step returns a float (.item()); add those up, not the loss tensors.")
+    k_logs = n_batches // every
+    want = np.array([losses[j * every:(j + 1) * every].mean() for j in range(k_logs)])
+    where = ", ".join(str(every * (j + 1)) for j in range(min(k_logs, 4))) + (", ..." if k_logs > 4 else "")
+    if len(values) != k_logs:
+        _judge_log_count(call, inputs, values, losses, every=every, where=where)
+    if not np.allclose(values, want, rtol=1e-5, atol=1e-7):
+        _judge_log_values(call, values, want, losses, every=every)
+    _judge_printed(call, found, want, epoch=epoch, every=every)
+    if k_logs >= 2 and not want[-1] < want[0]:
+        fail(f"on an easy problem (a bright block at a different place for each class), the mean loss did not go "
+             f"down during the epoch: {want[0]:.3f} at first, {want[-1]:.3f} at the end.",
+             "train_epoch's bookkeeping is right, so look at train_step: does its check pass?")
+
+
+def _judge_loop(call: str, found, losses: np.ndarray, n_batches: int) -> None:
+    """One loss, one step per mini-batch, in training mode. losses: (calls,) float64."""
     if len(losses) != n_batches:
         fail(f"{call} computed the loss {len(losses)} time{'s' if len(losses) != 1 else ''} on a loader of "
              f"{n_batches} mini-batches; expected once "
@@ -128,69 +146,75 @@ def judge_epoch(inputs, found):
         fail(f"{call} trained the network in evaluation mode (net.training was False during the forward passes).",
              "call net.train() at the start of train_epoch: evaluation (lesson 5) switches the network to eval "
              "mode, and some layers (dropout, batch norm) behave differently in each mode.")
-    values = np.atleast_1d(found["out.values"]).astype(np.float64)
-    kinds = [str(k) for k in np.atleast_1d(found.get("out.kinds", []))]
-    if any(k == "Tensor" for k in kinds):
-        fail(f"{call} returned a list of tensors; it should return plain floats.",
-             "train_step returns a float (.item()); add those up, not the loss tensors.")
+
+
+def _judge_log_count(call: str, inputs, values: np.ndarray, losses: np.ndarray, *, every: int, where: str) -> None:
+    """The number of logged losses is not n_batches // every: name the slip. values: (logs,) float64."""
+    n_batches = len(losses)
     k_logs = n_batches // every
-    want = np.array([losses[j * every:(j + 1) * every].mean() for j in range(k_logs)])
-    where = ", ".join(str(every * (j + 1)) for j in range(min(k_logs, 4))) + (", ..." if k_logs > 4 else "")
-    if len(values) != k_logs:
-        if inputs["log_every"] is None and len(values) and len(values) != n_batches:
-            fail(f"called without log_every, {call} logged {len(values)} times on {n_batches} mini-batches; with "
-                 f"the default log_every={LOG_EVERY} it should log {k_logs} times (after mini-batches {where}).",
-                 f"keep the default from the exercise's first line, log_every={LOG_EVERY}.")
-        if len(values) == 0:
-            fail(f"{call} logged nothing on {n_batches} mini-batches; with log_every={every} it should log "
-                 f"{k_logs} times (after mini-batches {where}).",
-                 "use the log_every argument, not a fixed number." if every != LOG_EVERY else
-                 "every log_every mini-batches, print and remember the mean loss of those mini-batches.")
-        if len(values) == n_batches:
-            fail(f"{call} returned {n_batches} values, one per mini-batch; expected {k_logs}: the mean loss of "
-                 f"each group of {every} mini-batches (after mini-batches {where}).",
-                 "add the losses up in a running total, and every log_every mini-batches append total / log_every.")
-        if len(values) == k_logs + 1 and math.isclose(values[0], losses[0] / every, rel_tol=1e-6):
-            fail(f"{call} logged after mini-batch 0 (right at the start), then every {every}: expected {k_logs} "
-                 f"logs, after mini-batches {where}.",
-                 "count the mini-batches from 1 (enumerate(loader, start=1)), or log when (i + 1) is a multiple "
-                 "of log_every.")
-        if len(values) == k_logs + 1 and n_batches % every and math.isclose(
-                values[-1], losses[k_logs * every:].mean(), rel_tol=1e-6):
-            fail(f"{call} also logged the last {n_batches % every} mini-batches as a group of their own; expected "
-                 f"{k_logs} logs, after mini-batches {where}.",
-                 "log only every log_every mini-batches; the leftover batches at the end are trained, not logged.")
-        fail(f"{call} returned {len(values)} logged losses for {n_batches} mini-batches with log_every={every}; "
-             f"expected {k_logs} (after mini-batches {where}).",
-             "use the log_every argument, not a fixed number." if every != LOG_EVERY
-             else "log when the mini-batch count (from 1) is a multiple of log_every.")
-    if not np.allclose(values, want, rtol=1e-5, atol=1e-7):
-        cum = np.array([losses[:(j + 1) * every].sum() / every for j in range(k_logs)])
-        running_mean = np.array([losses[:(j + 1) * every].mean() for j in range(k_logs)])
-        last = np.array([losses[(j + 1) * every - 1] for j in range(k_logs)])
-        sums = want * every
-        shifted = np.array([losses[max(0, j * every - 1):(j + 1) * every - 1].sum() / every for j in range(k_logs)])
-        j = int(np.argmax(~np.isclose(values, want, rtol=1e-5, atol=1e-7)))
-        head = (f"{call} logged {values[j]:.4f} after mini-batch {every * (j + 1)}, expected {want[j]:.4f}, the "
-                f"mean loss of mini-batches {every * j + 1} to {every * (j + 1)}.")
-        if np.allclose(values, cum, rtol=1e-5) and k_logs > 1:
-            fail(head + " The running total is never reset, so each log includes all the earlier mini-batches.",
-                 "after printing, set the running total back to 0.")
-        if np.allclose(values, running_mean, rtol=1e-5) and k_logs > 1:
-            fail(head + " That is the mean since the start of the epoch.",
-                 "average only the last log_every mini-batches: reset the running total after each log.")
-        if np.allclose(values, sums, rtol=1e-5):
-            fail(head + f" That is the sum of those {every} losses.", "divide the running total by log_every.")
-        if np.allclose(values, last, rtol=1e-5):
-            fail(head + " That is only the loss of the last mini-batch.",
-                 "add every mini-batch's loss to a running total and log its mean.")
-        if np.allclose(values, shifted, rtol=1e-5):
-            fail(head + " The groups are shifted by one mini-batch.",
-                 "add the loss to the running total before checking whether it is time to log.")
-        fail(head, "add each mini-batch's loss (train_step's return value) to a running total; every log_every "
-                   "mini-batches, log total / log_every and reset the total to 0.")
+    if inputs["log_every"] is None and len(values) and len(values) != n_batches:
+        fail(f"called without log_every, {call} logged {len(values)} times on {n_batches} mini-batches; with "
+             f"the default log_every={LOG_EVERY} it should log {k_logs} times (after mini-batches {where}).",
+             f"keep the default from the exercise's first line, log_every={LOG_EVERY}.")
+    if len(values) == 0:
+        fail(f"{call} logged nothing on {n_batches} mini-batches; with log_every={every} it should log "
+             f"{k_logs} times (after mini-batches {where}).",
+             "use the log_every argument, not a fixed number." if every != LOG_EVERY else
+             "every log_every mini-batches, print and remember the mean loss of those mini-batches.")
+    if len(values) == n_batches:
+        fail(f"{call} returned {n_batches} values, one per mini-batch; expected {k_logs}: the mean loss of "
+             f"each group of {every} mini-batches (after mini-batches {where}).",
+             "add the losses up in a running total, and every log_every mini-batches append total / log_every.")
+    if len(values) == k_logs + 1 and math.isclose(values[0], losses[0] / every, rel_tol=1e-6):
+        fail(f"{call} logged after mini-batch 0 (right at the start), then every {every}: expected {k_logs} "
+             f"logs, after mini-batches {where}.",
+             "count the mini-batches from 1 (enumerate(loader, start=1)), or log when (i + 1) is a multiple "
+             "of log_every.")
+    if len(values) == k_logs + 1 and n_batches % every and math.isclose(
+            values[-1], losses[k_logs * every:].mean(), rel_tol=1e-6):
+        fail(f"{call} also logged the last {n_batches % every} mini-batches as a group of their own; expected "
+             f"{k_logs} logs, after mini-batches {where}.",
+             "log only every log_every mini-batches; the leftover batches at the end are trained, not logged.")
+    fail(f"{call} returned {len(values)} logged losses for {n_batches} mini-batches with log_every={every}; "
+         f"expected {k_logs} (after mini-batches {where}).",
+         "use the log_every argument, not a fixed number." if every != LOG_EVERY
+         else "log when the mini-batch count (from 1) is a multiple of log_every.")
+
+
+def _judge_log_values(call: str, values: np.ndarray, want: np.ndarray, losses: np.ndarray, *, every: int) -> None:
+    """The logged losses differ from the mean of each group of ``every`` losses: name the slip.
+    values, want: (k_logs,) float64; losses: (n_batches,) float64."""
+    k_logs = len(want)
+    cum = np.array([losses[:(j + 1) * every].sum() / every for j in range(k_logs)])
+    running_mean = np.array([losses[:(j + 1) * every].mean() for j in range(k_logs)])
+    last = np.array([losses[(j + 1) * every - 1] for j in range(k_logs)])
+    sums = want * every
+    shifted = np.array([losses[max(0, j * every - 1):(j + 1) * every - 1].sum() / every for j in range(k_logs)])
+    j = int(np.argmax(~np.isclose(values, want, rtol=1e-5, atol=1e-7)))
+    head = (f"{call} logged {values[j]:.4f} after mini-batch {every * (j + 1)}, expected {want[j]:.4f}, the "
+            f"mean loss of mini-batches {every * j + 1} to {every * (j + 1)}.")
+    if np.allclose(values, cum, rtol=1e-5) and k_logs > 1:
+        fail(head + " The running total is never reset, so each log includes all the earlier mini-batches.",
+             "after printing, set the running total back to 0.")
+    if np.allclose(values, running_mean, rtol=1e-5) and k_logs > 1:
+        fail(head + " That is the mean since the start of the epoch.",
+             "average only the last log_every mini-batches: reset the running total after each log.")
+    if np.allclose(values, sums, rtol=1e-5):
+        fail(head + f" That is the sum of those {every} losses.", "divide the running total by log_every.")
+    if np.allclose(values, last, rtol=1e-5):
+        fail(head + " That is only the loss of the last mini-batch.",
+             "add every mini-batch's loss to a running total and log its mean.")
+    if np.allclose(values, shifted, rtol=1e-5):
+        fail(head + " The groups are shifted by one mini-batch.",
+             "add the loss to the running total before checking whether it is time to log.")
+    fail(head, "add each mini-batch's loss (train_step's return value) to a running total; every log_every "
+               "mini-batches, log total / log_every and reset the total to 0.")
+
+
+def _judge_printed(call: str, found, want: np.ndarray, *, epoch: int, every: int) -> None:
+    """One printed line per log with the epoch, the mini-batch count and the mean loss. want: (k_logs,)."""
     lines = [ln for ln in str(found["printed"]).splitlines() if ln.strip()]
-    for j in range(k_logs):
+    for j in range(len(want)):
         batch = every * (j + 1)
         if not any(_log_line_matches(ln, epoch, batch, want[j]) for ln in lines):
             example = f"[epoch {epoch}, batch {batch:5d}] loss {want[j]:.3f}"
@@ -198,7 +222,3 @@ def judge_epoch(inputs, found):
             fail(f"{call} should print one line per log, with the epoch ({epoch}), the mini-batch count ({batch}) and "
                  f"the mean loss ({want[j]:.3f}), such as\n    {example}\nIt printed: {got}",
                  "print inside the loop, when you log; use the epoch argument and the batch count from 1.")
-    if k_logs >= 2 and not want[-1] < want[0]:
-        fail(f"on an easy problem (a bright block at a different place for each class), the mean loss did not go "
-             f"down during the epoch: {want[0]:.3f} at first, {want[-1]:.3f} at the end.",
-             "train_epoch's bookkeeping is right, so look at train_step: does its check pass?")

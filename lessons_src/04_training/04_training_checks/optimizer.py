@@ -25,8 +25,6 @@ def optimizer_inputs(seed: int) -> dict:
                   "CrossEntropyLoss takes (B, 10) float logits and (B,) int64 labels; a loss such as MSELoss "
                   "wants targets shaped like the outputs, which class labels are not."),
                  (r"parameters|iterable|params", "the optimizer needs the network's parameters: net.parameters().")])
-
-
 def collect_optimizer(inputs, make_criterion, make_optimizer, Net):
     import torch
 
@@ -70,8 +68,6 @@ register("train_optimizer_hidden", inputs=optimizer_inputs, seed=1)(collect_opti
 
 
 @judge("train_optimizer", "train_optimizer_hidden")
-
-
 def judge_optimizer(inputs, found):
     logits, labels = inputs["logits"], inputs["labels"]
     # the criterion

@@ -60,8 +60,6 @@ def _model(inputs, Net):
                   "int64 labels."),
                  (r"backward through the graph a second time",
                   "call backward() once per mini-batch, on that batch's loss.")])
-
-
 def collect_step(inputs, train_step, Net):
     import torch
 
@@ -244,8 +242,6 @@ def _returned_losses_problem(found, losses) -> None:
 
 
 @judge("train_step")
-
-
 def judge_step(inputs, found):
     _judge_returns(found)
     ref = linear_reference(inputs)
@@ -282,7 +278,5 @@ def judge_step(inputs, found):
 
 
 @judge("train_step_hidden")
-
-
 def judge_step_returns(inputs, found):
     _judge_returns(found)

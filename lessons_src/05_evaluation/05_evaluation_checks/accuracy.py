@@ -20,8 +20,6 @@ def accuracy_inputs(seed: int) -> dict:
 
 @register("eval_accuracy", inputs=accuracy_inputs,
           title="the trained network reaches the course's accuracy bar on the 10,000 test digits")
-
-
 def collect_accuracy(inputs, net, evaluate):
     """The trained weights (state_dict as plain arrays, ``w.<name>``), and what the student's evaluate
     says about a copy of the network on the test set."""
@@ -55,8 +53,6 @@ register("eval_accuracy_hidden", inputs=accuracy_inputs, seed=1)(collect_accurac
 
 
 @judge("eval_accuracy", "eval_accuracy_hidden")
-
-
 def judge_accuracy(inputs, found):
     bar = float(inputs["threshold"])
     if "w.fc3.weight" not in found:

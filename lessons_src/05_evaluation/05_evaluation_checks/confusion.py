@@ -42,8 +42,6 @@ def confusion_hidden_inputs(seed: int) -> dict:
           hints=[(r"cannot reshape", "np.bincount returns only as many counts as its largest value + 1: pass "
                                      "minlength=num_classes * num_classes."),
                  (r"out of bounds", "the matrix needs num_classes rows and columns, one per class.")])
-
-
 def collect_confusion(inputs, confusion_matrix):
     data = {}
     t, p = inputs["y_true"].copy(), inputs["y_pred"].copy()
@@ -70,8 +68,6 @@ def counts(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
 
 
 @judge("eval_confusion", "eval_confusion_hidden")
-
-
 def judge_confusion(inputs, found):
     cases = [("full", inputs["y_true"], inputs["y_pred"], NUM_CLASSES, "confusion_matrix(y_true, y_pred)")]
     k = int(found["small.classes"])

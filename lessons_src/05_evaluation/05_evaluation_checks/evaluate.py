@@ -43,8 +43,6 @@ def evaluate_hidden_inputs(seed: int) -> dict:
           title="accuracy and mean loss per sample, in eval mode, without a graph",
           hints=[(r"must match the size of tensor", "compare each image's predicted class (an argmax over dim 1 "
                                                     "of the (B, 10) scores) with its label: both have shape (B,).")])
-
-
 def collect_evaluate(inputs, evaluate, Net):
     import torch
     from torch import nn
@@ -119,8 +117,6 @@ KIND = {"NoneType": "None", "list": "a list", "tuple": "a tuple", "Tensor": "a t
 
 
 @judge("eval_evaluate", "eval_evaluate_hidden")
-
-
 def judge_evaluate(inputs, found):
     what = "evaluate(net, loader, criterion)"
     accuracy, loss = judge_pair(found)

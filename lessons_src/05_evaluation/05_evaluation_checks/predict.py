@@ -30,8 +30,6 @@ def predict_hidden_inputs(seed: int) -> dict:
 
 @register("eval_predict", inputs=predict_inputs,
           title="(N, 10) logits -> (N,) int64 digits, the argmax over the classes, without a graph")
-
-
 def collect_predict(inputs, predict, Net):
     import torch
 
@@ -58,8 +56,6 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 @judge("eval_predict", "eval_predict_hidden")
-
-
 def judge_predict(inputs, found):
     n = len(inputs["x"])
     out = Found(found, "out", "predict(net, x)")

@@ -50,8 +50,6 @@ def per_class_hidden_inputs(seed: int) -> dict:
                   "NaN (np.nan) instead of dividing by zero."),
                  (r"index 1?\d is out of bounds|out of bounds for axis",
                   "the digits are 0..9, so the result has positions 0..9; `range(10)` counts 0..9.")])
-
-
 def collect_per_class(inputs, per_class_accuracy):
     y_true, y_pred = inputs["y_true"].copy(), inputs["y_pred"].copy()
     doing(f"calling per_class_accuracy(y_true, y_pred) with y_true and y_pred of shape "
@@ -92,8 +90,6 @@ def expected_per_class(y_true, y_pred) -> np.ndarray:
 
 
 @judge("ethics_per_class", "ethics_per_class_hidden")
-
-
 def judge_per_class(inputs, found):
     y_true, y_pred, absent = inputs["y_true"], inputs["y_pred"], int(inputs["absent"])
     what = "per_class_accuracy(y_true, y_pred)"

@@ -38,8 +38,6 @@ def shift_hidden_inputs(seed: int) -> dict:
                  (r"negative dimensions|index -?\d+ is out of bounds",
                   "work out, for dx > 0 and for dx < 0, which columns of the input survive and where "
                   "they land; max(0, ...) and min(28, ...) keep the bounds inside the image.")])
-
-
 def collect_shift(inputs, shift):
     images = inputs["images"]
     data: dict = {}
@@ -93,8 +91,6 @@ def _move_words(a: int, b: int) -> str:
 
 
 @judge("ethics_shift", "ethics_shift_hidden")
-
-
 def judge_shift(inputs, found):
     images = inputs["images"]
     for i, (dx, dy) in enumerate(inputs["shifts"]):

@@ -45,8 +45,6 @@ def thicken_hidden_inputs(seed: int) -> dict:
                   "back to uint8 at the end."),
                  (r"Expected 3D \(unbatched\) or 4D \(batched\)|expected 3D or 4D",
                   "max_pool2d wants (N, C, H, W): add a channel axis first, and remove it at the end.")])
-
-
 def collect_thicken(inputs, thicken):
     images = inputs["images"]
     before = images.copy()
@@ -78,8 +76,6 @@ def expected_thicken(images: np.ndarray) -> np.ndarray:
 
 
 @judge("ethics_thicken", "ethics_thicken_hidden")
-
-
 def judge_thicken(inputs, found):
     images = inputs["images"]
     n = len(images)
