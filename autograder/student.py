@@ -17,6 +17,7 @@ package's dependencies, so the JupyterLab it installs shows no instructor tools.
 """
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
@@ -37,6 +38,8 @@ DEPENDENCIES = [
     "ipykernel>=6.29",
     "jupyterlab>=4,<5",
 ]
+# JupyterLab reads {sys.prefix}/share/jupyter/lab/settings/overrides.json: what students need not be asked.
+LAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
 _COUNT = ["No", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine"]
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 _SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
@@ -77,7 +80,9 @@ def _pyproject(version: str) -> str:
             f"[project]\nname = \"mnist-cnn-coursekit\"\nversion = \"{version}\"\n"
             "description = \"The support package of the MNIST CNN course's lessons: data, plots, checks.\"\n"
             f"requires-python = \">=3.11\"\ndependencies = [\n{deps}]\n\n"
-            "[tool.setuptools.packages.find]\ninclude = [\"coursekit*\"]\n")
+            "[tool.setuptools.packages.find]\ninclude = [\"coursekit*\"]\n\n"
+            "# JupyterLab's settings for students: no news pop-up, no update check (overrides.json)\n"
+            "[tool.setuptools.data-files]\n\"share/jupyter/lab/settings\" = [\"jupyter/overrides.json\"]\n")
 
 
 def _version() -> str:
@@ -114,6 +119,8 @@ def build(out: Path = DEFAULT_OUT, lesson_ids: Optional[Sequence[str]] = None, l
             into = stage / "support" / "coursekit" / "checks" / checks.name
             shutil.copytree(checks, into, ignore=_SKIP) if checks.is_dir() else shutil.copyfile(checks, into)
         (stage / "support" / "pyproject.toml").write_text(_pyproject(_version()))
+        (stage / "support" / "jupyter").mkdir()
+        (stage / "support" / "jupyter" / "overrides.json").write_text(json.dumps(LAB_SETTINGS, indent=2) + "\n")
         shutil.copyfile(REPO / "course.yml", stage / "course.yml")
         rows = "\n".join(f"| `lessons/{lesson.id}/{lesson.id}.ipynb` | {lesson.title} | {lesson.points:g} |"
                          for lesson in lessons)

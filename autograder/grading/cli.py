@@ -120,7 +120,8 @@ def _fingerprint(lesson_plan, extra: str) -> str:
     modules = sorted({checks.get(cid).module for c in lesson_plan.cells for cid in c.check_ids})
     files = [*sorted((REPO / "autograder" / "grading").glob("*.py")),
              *(REPO / "autograder" / name for name in ("runner.py", "launch.py", "scratch.py", "submission_file.py",
-                                                          "run_report.py", "sandbox.py", "zygote.py", *DRIVER_FILES)),
+                                                          "run_report.py", "sandbox.py", "sandbox_limits.py", "sandbox_uids.py",
+                                                          "zygote.py", "zygote_process.py", *DRIVER_FILES)),
              *sorted((REPO / "coursekit" / "checks").glob("*.py")),
              *(f for entry in checks.public_check_sources(REPO / "lessons_src") if entry.parent.name in modules
                for f in checks.source_files(entry)),

@@ -141,7 +141,9 @@ def test_installed_in_a_fresh_virtual_environment(dist, tmp_path):
     # The README's second command, looked at in a real browser: the lesson open, no instructor tool.
     with jupyter_lab(py, here, env) as lab, chromium() as browser:
         seen, shot = _open_lesson(browser, lab, here)
+        page = browser.find_element("css selector", "body").text
     assert seen == [], f"the student JupyterLab shows {', '.join(seen)} (screenshot: {shot})"
+    assert "notified about official Jupyter news" not in page, f"the news pop-up is shown (screenshot: {shot})"
 
 
 def _open_lesson(browser, lab, root: Path):
@@ -165,4 +167,6 @@ def test_the_browser_check_sees_the_instructor_tools_where_they_are(tmp_path):
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config")}
     with jupyter_lab(sys.executable, here, env) as lab, chromium() as browser:
         seen, shot = _open_lesson(browser, lab, here)
+        page = browser.find_element("css selector", "body").text
     assert any("Nbgrader" in s for s in seen) and any("Validate" in s for s in seen), (seen, shot)
+    assert "notified about official Jupyter news" in page, shot   # JupyterLab's default, which students are spared

@@ -69,8 +69,13 @@ register("train_optimizer_hidden", inputs=optimizer_inputs, seed=1)(collect_opti
 
 @judge("train_optimizer", "train_optimizer_hidden")
 def judge_optimizer(inputs, found):
+    _judge_criterion(inputs, found)
+    _judge_sgd(found)
+
+
+def _judge_criterion(inputs, found) -> None:
+    """make_criterion(): an instance whose loss on (6, 10) logits is their mean cross-entropy, a () tensor."""
     logits, labels = inputs["logits"], inputs["labels"]
-    # the criterion
     if found["crit.is_class"]:
         fail(f"make_criterion() returned the class {found['crit.kind'] if found['crit.kind'] != 'type' else ''} "
              f"itself, not a loss function.".replace("  ", " "),
@@ -108,7 +113,10 @@ def judge_optimizer(inputs, found):
                  "the network returns.")
         fail(f"criterion(logits, labels) = {value:.4f}, expected the mean cross-entropy {want:.4f}.",
              "use nn.CrossEntropyLoss with its defaults: it takes (B, 10) logits and (B,) labels.")
-    # the optimizer
+
+
+def _judge_sgd(found) -> None:
+    """make_optimizer(net): torch.optim.SGD over all of net's parameters, once, with the recipe's settings."""
     if found["opt.is_class"]:
         fail("make_optimizer(net) returned the optimizer class itself, not an optimizer.",
              "create the optimizer: call the class with net's parameters, the learning rate and the momentum.")

@@ -7,9 +7,8 @@ import copy
 import numpy as np
 
 from coursekit.checks import doing, fail, fmt_shape, judge, kind, register
-from coursekit.checks.training import record_number
 from .common import NET_SHAPES, accuracy_bar, record_weights
-from .evaluate import KIND, judge_pair
+from .evaluate import KIND, judge_pair, record_result
 
 # --- the trained network: 97% on the test set ----------------------------------------
 
@@ -40,12 +39,7 @@ def collect_accuracy(inputs, net, evaluate):
     doing("calling evaluate(net, test_loader, criterion) on a copy of your trained net, with the 10,000 test digits")
     with torch.random.fork_rng(devices=[]):
         result = evaluate(copy.deepcopy(net), loader, nn.CrossEntropyLoss())
-    data["result.kind"] = kind(result)
-    if isinstance(result, (tuple, list)):
-        data["result.len"] = len(result)
-        if len(result) == 2:
-            record_number(result[0], "accuracy", data)
-            record_number(result[1], "loss", data)
+    record_result(result, data)
     return data
 
 

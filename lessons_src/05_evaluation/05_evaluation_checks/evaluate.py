@@ -60,14 +60,19 @@ def collect_evaluate(inputs, evaluate, Net):
           f"criterion = nn.CrossEntropyLoss()")
     with torch.random.fork_rng(devices=[]):
         result = evaluate(net, loader, nn.CrossEntropyLoss())
+    record_result(result, data)
+    record_notes(notes, data)
+    return data
+
+
+def record_result(result, data: dict) -> None:
+    """What evaluate returned: its kind and length, and, for a pair, (accuracy, loss) as numbers."""
     data["result.kind"] = kind(result)
     if isinstance(result, (tuple, list)):
         data["result.len"] = len(result)
         if len(result) == 2:
             record_number(result[0], "accuracy", data)
             record_number(result[1], "loss", data)
-    record_notes(notes, data)
-    return data
 
 
 register("eval_evaluate_hidden", inputs=evaluate_hidden_inputs, seed=1)(collect_evaluate)
