@@ -50,6 +50,7 @@ class Run:
     errors: List[dict] = field(default_factory=list)           # {index, grade_id, ename, evalue}
     seconds: float = 0.0
     failure: str = ""                                          # the execution itself broke (kernel died, timeout)
+    notebook: Optional[object] = None                          # the executed notebook (nbformat), outputs in it
 
     @property
     def check_ids(self) -> List[str]:
@@ -105,6 +106,7 @@ def execute(path, *, env: Optional[dict] = None, timeout: int = DEFAULT_TIMEOUT,
             except Exception as err:  # anything else that stops the execution
                 run.failure = f"the notebook could not be run: {type(err).__name__}: {err}"
         run.seconds = time.perf_counter() - start
+        run.notebook = nb
         if run.failure:
             tail = log.read_text(errors="replace").strip().splitlines()[-5:]
             if tail:

@@ -9,6 +9,7 @@ that has students write layers) share.
 """
 from __future__ import annotations
 
+import re
 from typing import Dict, Sequence
 
 import numpy as np
@@ -80,6 +81,10 @@ def weights_of(inputs: dict) -> Dict[str, np.ndarray]:
 
 # --- collecting from an nn.Module: parameters, layers, hooks -------------------------
 
+# A method that was meant to be __init__: init, _init_, __init, __int__, __innit__, __inti__ ...
+MISSPELT_INIT = re.compile(r"_*(?:init|int|innit|inti|intit|initt|iint)_*")
+
+
 def make_module(cls, name: str):
     """``cls()`` with a fixed seed, without touching the notebook's random state."""
     import torch
@@ -99,6 +104,9 @@ def record_module(net, layer_names: Sequence[str], data: dict) -> bool:
     data["net.is_module"] = isinstance(net, torch.nn.Module)
     if not data["net.is_module"]:
         return False
+    misspelt = [n for n in vars(type(net)) if n != "__init__" and MISSPELT_INIT.fullmatch(n)]
+    if misspelt:
+        data["net.misspelt_init"] = misspelt[0]          # def init(self): Python never calls it
     params = list(net.named_parameters())
     data["params.names"] = np.array([n for n, _ in params] or [""], dtype=str)[: len(params)]
     data["params.shapes"] = np.array([fmt_shape(tuple(p.shape)) for _, p in params] or [""], dtype=str)[: len(params)]
@@ -224,6 +232,11 @@ def judge_params(found, expected: Dict[str, tuple], what: str, shape_hints: Dict
                  f"found {', '.join(mine)}.",
                  f"assign the nn.Conv2d / nn.Linear layer directly to self.{layer}, not a container (nn.Sequential) "
                  f"holding it: later lessons load trained weights by these names.")
+        if found.get("net.misspelt_init"):
+            name = found["net.misspelt_init"]
+            fail(f"{what} has no layer called {layer}: its class defines {name}(), not __init__(), so Python "
+                 f"never calls it and the layers are never created.",
+                 "spell it __init__: two underscores, the word init, two underscores.")
         kinds = found.get(f"{layer}.kind", "nothing")
         fail(f"{what} has no layer called {layer} (found {KIND(kinds) if kinds != 'nothing' else 'no such attribute'}; "
              f"parameters: {listing}).",

@@ -53,7 +53,9 @@ from coursekit.checks import check
 from coursekit.data import load_digits
 from coursekit.plots import show_digits, show_label_counts, show_pixel_histogram, show_stack
 
-torch.manual_seed(0)  # the same "random" shuffles every time you run the notebook
+# The same "random" shuffles every time you run the notebook ("_ =" keeps the cell from showing
+# the generator object that manual_seed returns).
+_ = torch.manual_seed(0)
 
 # %% [markdown]
 # ## 1. Meet the digits

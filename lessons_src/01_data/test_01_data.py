@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
-from lesson_harness import accepts, notebook_functions, rejects
+from lesson_harness import accepts, notebook_functions, rejects, unchecked_numbers
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +198,14 @@ def _explicit_samplers(x, y, batch_size=4, shuffle=True):
 ], ids=["positional", "explicit_defaults", "own_generator", "explicit_samplers"])
 def test_make_loader_variants_pass(valid):
     accepts("data_make_loader", valid)
+
+
+# --- numbers in the text ---------------------------------------------------------------
+
+# What no run changes; every other number a student compares with their own run is printed by the
+# notebook from that run (lesson_harness.unchecked_numbers).
+FIXED_NUMBERS = {"45 to 60 minutes": "study time"}
+
+
+def test_the_text_states_no_number_of_someone_elses_run():
+    assert unchecked_numbers("01_data", FIXED_NUMBERS) == []

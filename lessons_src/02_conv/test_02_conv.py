@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lesson_harness import accepts, notebook_functions, rejects
+from lesson_harness import accepts, notebook_functions, rejects, unchecked_numbers
 
 
 @pytest.fixture(scope="module")
@@ -311,3 +311,14 @@ class _InPlace(_Layers):
 ], ids=["functional", "relu_after_pool", "modules", "inplace_relu", "torch_ops_clamp", "functional_conv"])
 def test_conv_features_variants_pass(valid):
     accepts("conv_features", valid)
+
+
+# --- numbers in the text ---------------------------------------------------------------
+
+# What no run changes; every other number a student compares with their own run is printed by the
+# notebook from that run (lesson_harness.unchecked_numbers).
+FIXED_NUMBERS = {"60 to 75 minutes": "study time"}
+
+
+def test_the_text_states_no_number_of_someone_elses_run():
+    assert unchecked_numbers("02_conv", FIXED_NUMBERS) == []

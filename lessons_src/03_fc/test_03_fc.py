@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lesson_harness import accepts, notebook_functions, rejects
+from lesson_harness import accepts, notebook_functions, rejects, unchecked_numbers
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +125,17 @@ class _OtherNames(nn.Module):
         return self.linear3(F.relu(self.linear2(F.relu(self.linear1(x)))))
 
 
+class _MisspeltInit(nn.Module):
+    def init(self):                         # not __init__: Python never calls it
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(256, 120), nn.Linear(120, 84), nn.Linear(84, 10)
+
+    def forward(self, x):
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(torch.flatten(_conv(self, x), 1))))))
+
+
 class _SequentialHead(nn.Module):
     def __init__(self):
         super().__init__()
@@ -185,11 +196,12 @@ def _new_layer(self, x):
     (net(_fixed_batch), "hard-code the batch size"),
     (net(_new_layer), "never called self.fc2"),
     (_OtherNames, "no layer called fc1"),
+    (_MisspeltInit, "defines init(), not __init__()"),
     (_SequentialHead, "the layer itself"),
     (_ExtraLayer, "fc4"),
 ], ids=["softmax", "softmax_over_batch", "log_softmax", "relu_after_fc3", "sigmoid_after_fc3", "no_relu_fc1",
         "no_relu_fc2", "sigmoid_between", "channels_last", "conv_part_broken", "lenet_400", "in_out_swapped",
-        "one_output", "no_bias", "no_return", "flatten_batch", "fixed_batch", "layer_in_forward", "other_names",
+        "one_output", "no_bias", "no_return", "flatten_batch", "fixed_batch", "layer_in_forward", "other_names", "misspelt_init",
         "sequential", "extra_layer"])
 def test_net_mistakes_are_caught(wrong, says):
     rejects("fc_net", wrong, says)
@@ -269,3 +281,24 @@ def test_count_parameters_mistakes_are_caught(wrong, says):
 ], ids=["numel", "np_prod", "math_prod", "state_dict", "nelement_trainable", "cat"])
 def test_count_parameters_variants_pass(valid):
     accepts("fc_count_parameters", valid)
+
+
+# --- numbers in the text ---------------------------------------------------------------
+
+def fc1_share_is_69() -> bool:
+    """The course's Net: fc1 holds 69% of its 44,426 parameters (30,840)."""
+    from mnist_cnn.model import Net
+
+    net = Net()
+    total = sum(p.numel() for p in net.parameters())
+    fc1 = sum(p.numel() for p in net.fc1.parameters())
+    return (total, fc1) == (44_426, 30_840) and f"{fc1 / total:.0%}" == "69%"
+
+
+# What no run changes; every other number a student compares with their own run is printed by the
+# notebook from that run (lesson_harness.unchecked_numbers).
+FIXED_NUMBERS = {"45 to 60 minutes": "study time", "69%": fc1_share_is_69}
+
+
+def test_the_text_states_no_number_of_someone_elses_run():
+    assert unchecked_numbers("03_fc", FIXED_NUMBERS) == []

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lesson_harness import accepts, notebook_functions, rejects
+from lesson_harness import accepts, notebook_functions, rejects, unchecked_numbers
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,10 @@ class SoftmaxThenCrossEntropy(nn.Module):
     (lambda: nn.MSELoss(), optimizer, "class labels"),
     (lambda: nn.CrossEntropyLoss, optimizer, "class"),
     (lambda: (lambda logits, labels: F.cross_entropy(logits, labels).item()), optimizer, "tensor"),
-    (criterion, lambda net: torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9), "lr=0.001"),
+    (criterion, lambda net: torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9), "0.01 is 10 times larger"),
+    (criterion, lambda net: torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9), "0.1 is 100 times larger"),
+    (criterion, lambda net: torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9), "pass lr=0.001"),
+    (lambda: (lambda logits, labels: -F.cross_entropy(logits, labels)), optimizer, "never negative"),
     (criterion, lambda net: torch.optim.SGD(net.parameters(), lr=0.001), "momentum defaults to 0"),
     (criterion, lambda net: torch.optim.SGD(net.parameters(), lr=0.001, momentum=0.5), "momentum=0.9"),
     (criterion, lambda net: torch.optim.Adam(net.parameters(), lr=0.001), "Adam"),
@@ -61,7 +64,8 @@ class SoftmaxThenCrossEntropy(nn.Module):
     (criterion, lambda net: torch.optim.SGD, "class itself"),
     (criterion, lambda net: None, "None"),
     (criterion, lambda net: torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.001, momentum=0.9), "does not update"),
-], ids=["softmax", "nll", "sum", "none", "mse", "class", "item", "lr", "no_momentum", "momentum", "adam",
+], ids=["softmax", "nll", "sum", "none", "mse", "class", "item", "lr", "lr_0.1", "lr_small", "negative",
+        "no_momentum", "momentum", "adam",
         "one_layer", "nesterov", "weight_decay", "optimizer_class", "no_return", "other_params"])
 def test_optimizer_and_criterion_mistakes_are_caught(Net, wrong_criterion, wrong_optimizer, says):
     rejects("train_optimizer", wrong_criterion, wrong_optimizer, Net, says)
@@ -449,3 +453,21 @@ def window_of_floats(net, loader, optimizer, criterion, epoch=1, log_every=200):
 @pytest.mark.parametrize("valid", [tutorial_style, window_of_floats], ids=["tutorial_style", "window"])
 def test_train_epoch_variants_pass(valid):
     accepts("train_epoch", valid)
+
+
+# --- numbers in the text ---------------------------------------------------------------
+
+def course_bar_is_97() -> bool:
+    """course.yml's accuracy threshold, which the text quotes as 97%."""
+    from coursekit import config
+
+    return config.load().evaluation.accuracy_threshold == 0.97
+
+
+# What no run changes; every other number a student compares with their own run is printed by the
+# notebook from that run (lesson_harness.unchecked_numbers).
+FIXED_NUMBERS = {"60 to 75 minutes": "study time", "97%": course_bar_is_97}
+
+
+def test_the_text_states_no_number_of_someone_elses_run():
+    assert unchecked_numbers("04_training", FIXED_NUMBERS) == []

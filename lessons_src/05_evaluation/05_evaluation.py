@@ -31,7 +31,7 @@
 # Your network must reach **97% accuracy** on the test set: the graded check at the end of
 # section 2 measures it.
 #
-# **Time:** about 45 to 60 minutes (the training cell below runs for about half a minute).
+# **Time:** about 45 to 60 minutes (the training cell below prints how long it took).
 # **You need:** lessons 1 to 4 (the pipeline, `Net` and the training loop come ready-made below).
 #
 # **How the exercises work** (as before): replace `raise NotImplementedError()` with your code, run
@@ -75,7 +75,7 @@ torch.set_num_threads(1)  # batches of 4 images are too small to share between C
 # %% [markdown]
 # ## Training the network
 #
-# The full course recipe is 10 epochs (about 3 minutes; lesson 4's `FULL_TRAINING`). To keep this
+# The full course recipe is 10 epochs (lesson 4's `FULL_TRAINING`). To keep this
 # notebook quick, it trains a **shortened run of the same recipe**: the first
 # 25,000 mini-batches of 4, one epoch and two thirds of the next. The recipe is
 # unchanged (batches of 4, SGD with learning rate 0.001 and momentum 0.9); only the number of steps
@@ -315,13 +315,15 @@ test_predictions = predict(net, x_test).numpy()
 confusion = confusion_matrix(y_test.numpy(), test_predictions)
 show_confusion(confusion)
 mistakes = confusion - np.diag(np.diag(confusion))          # the off-diagonal counts
+print("Your network's three most common confusions:")
 for flat in np.argsort(mistakes, axis=None)[::-1][:3]:
     t, p = divmod(int(flat), 10)
     print(f"{mistakes[t, p]:3d} test images of a {t} were taken for a {p}")
 
 # %% [markdown]
-# Read the largest off-diagonal counts: they are usually digits that share strokes (4 and 9, 7 and 9,
-# 3 and 5, ...). A confusion matrix tells you where to look; the images tell you why.
+# Read the largest off-diagonal counts (the cell printed your three largest): do the two digits of
+# each pair share strokes? Which pairs come first changes from run to run, and from one computer to
+# another. A confusion matrix tells you where to look; the images tell you why.
 #
 # ## 4. The misclassified digits
 #
@@ -367,7 +369,7 @@ with torch.no_grad():
 # ## Further exercises (not graded)
 #
 # 1. **Train longer.** Change nothing but the number of mini-batches (a copy of the training cell
-#    with `TRAIN_BATCHES = 150_000` is the full recipe, about 3 minutes). How much higher does the
+#    with `TRAIN_BATCHES = 150_000` is the full recipe, 10 epochs). How much higher does the
 #    test accuracy get? And the accuracy on the training images?
 # 2. **Per-digit accuracy.** From the confusion matrix, compute the accuracy of each digit:
 #    the diagonal divided by the row sums. Which digit is hardest? (Lesson 6 comes back to this.)

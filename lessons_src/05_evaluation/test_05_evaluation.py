@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lesson_harness import accepts, master, rejects
+from lesson_harness import accepts, master, rejects, unchecked_numbers
 
 TRAINING_CELL = "eval_train"   # the given cell that trains for ~20 s: not needed for the functions
 
@@ -353,3 +353,21 @@ def test_a_broken_evaluate_is_reported(trained_net):
 @pytestmark_real
 def test_not_a_network(solution):
     rejects("eval_accuracy", None, solution["evaluate"], "trained network")
+
+
+# --- numbers in the text ---------------------------------------------------------------
+
+def course_bar_is_97() -> bool:
+    """course.yml's accuracy threshold, which the text quotes as 97%."""
+    from coursekit import config
+
+    return config.load().evaluation.accuracy_threshold == 0.97
+
+
+# What no run changes; every other number a student compares with their own run is printed by the
+# notebook from that run (lesson_harness.unchecked_numbers).
+FIXED_NUMBERS = {"45 to 60 minutes": "study time", "97%": course_bar_is_97, "51%": "an example of confidence", "99%": "an example of confidence"}
+
+
+def test_the_text_states_no_number_of_someone_elses_run():
+    assert unchecked_numbers("05_evaluation", FIXED_NUMBERS) == []

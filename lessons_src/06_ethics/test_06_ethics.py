@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from lesson_harness import REPO, accepts, master, notebook_functions, rejects, released  # noqa: E402
+from lesson_harness import REPO, accepts, master, notebook_functions, rejects, released, unchecked_numbers  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -364,3 +364,26 @@ def test_rubric_is_kept_out_of_the_lesson_and_covers_every_written_answer():
     assert [p.name for p in released("06_ethics").parent.iterdir()] == ["06_ethics.ipynb"]
     lesson = released("06_ethics").read_text()
     assert "Model answer" not in lesson and "solutions/rubrics" not in lesson
+
+
+# --- numbers in the text ---------------------------------------------------------------
+
+def course_bar_is_97() -> bool:
+    """course.yml's accuracy threshold, which the text quotes as 97%."""
+    from coursekit import config
+
+    return config.load().evaluation.accuracy_threshold == 0.97
+
+
+# What no run changes; every other number a student compares with their own run is printed by the
+# notebook from that run (lesson_harness.unchecked_numbers).
+FIXED_NUMBERS = {"75 to 90 minutes": "study time", "97%": course_bar_is_97,
+                 "96%": "section 2's round example", "40%": "section 2's round example",
+                 "0%": "the ends of [0, 1] and of the colour scale", "50%": "the colour scale",
+                 "100%": "the ends of [0, 1] and of the colour scale",
+                 "79.6%": "cited: Buolamwini and Gebru, 2018", "86.2%": "cited: Buolamwini and Gebru, 2018",
+                 "34.7%": "cited: Buolamwini and Gebru, 2018", "0.8%": "cited: Buolamwini and Gebru, 2018"}
+
+
+def test_the_text_states_no_number_of_someone_elses_run():
+    assert unchecked_numbers("06_ethics", FIXED_NUMBERS) == []

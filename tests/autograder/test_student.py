@@ -34,7 +34,7 @@ def test_the_student_environment_holds_the_lessons_and_the_support_package_only(
     assert top == ["README.md", "course.yml", "lessons", "support"]
     assert sorted(p.name for p in (dist / "lessons").iterdir()) == \
         ["01_data", "02_conv", "03_fc", "04_training", "05_evaluation", "06_ethics"]
-    assert sorted(p.name for p in (dist / "support").iterdir()) == ["coursekit", "pyproject.toml"]
+    assert sorted(p.name for p in (dist / "support").iterdir()) == ["coursekit", "jupyter", "pyproject.toml"]
     names = {part for p in dist.rglob("*") for part in p.relative_to(dist).parts}
     assert not names & {"solutions", "lessons_src", "autograder", "mnist_cnn", "hidden", "nbgrader_config.py"}
     pyproject = (dist / "support" / "pyproject.toml").read_text()

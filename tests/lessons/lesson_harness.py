@@ -135,3 +135,49 @@ def shipped_sources() -> list:
 
     return sorted((REPO / "coursekit").rglob("*.py")) + [
         f for entry in public_check_sources(REPO / "lessons_src") for f in source_files(entry)]
+
+
+# --- numbers in a lesson's text ------------------------------------------------------------
+# What a student compares with their own run: percentages, error rates, points lost, durations.
+# Each must be printed by the notebook from the student's own run, or be a number no run changes
+# (the lesson's test lists those, with why, or with a function that checks the claim).
+RUN_NUMBER = re.compile(
+    r"\d+(?:[.,]\d+)?(?: (?:to|and) \d+(?:[.,]\d+)?)?\s?%"              # 96%, 92 and 93%, 72 to 75%
+    r"|one time in \d+(?: or \d+)?"                                     # error rates
+    r"|(?<![(\d])\b\d+ (?:to \d+ )?(?:percentage )?points\b(?!, graded)"  # "costs about 7 points", not "(3 points)"
+    r"|\b(?:a few|\d+(?: to \d+)?|half a) (?:seconds?|minutes?)\b"       # run times a busy machine breaks
+    r"|\b\d+ to \d+ s\b")
+
+
+def text_numbers(lesson) -> list[str]:
+    """Each run-dependent-looking number in the text (markdown cells) of the student notebook of
+    ``lesson`` (a lesson id, or a notebook), as 'number: the sentence it stands in'."""
+    import nbformat
+
+    nb = nbformat.read(str(released(lesson)), as_version=4) if isinstance(lesson, str) else lesson
+    out = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        text = re.sub(r"\s+", " ", cell.source)
+        for m in RUN_NUMBER.finditer(text):
+            before = text.rfind(". ", 0, m.start())
+            end = text.find(". ", m.end())
+            sentence = text[before + 2 if before >= 0 else 0:end if end >= 0 else None].strip().rstrip(".")
+            out.append(f"{m.group(0)}: {sentence[:160]}")
+    return out
+
+
+def unchecked_numbers(lesson, fixed: dict) -> list[str]:
+    """The numbers of ``text_numbers`` that ``fixed`` does not cover. ``fixed`` maps a number as
+    written ("69%") to why no run changes it (a string) or to a function that checks the claim on
+    the reference and returns True when it holds (a failing claim is reported too)."""
+    problems = []
+    for item in text_numbers(lesson):
+        number = item.split(": ", 1)[0]
+        why = fixed.get(number)
+        if why is None:
+            problems.append(f"{item!r}: print it from the student's own run, or list it as fixed")
+        elif callable(why) and not why():
+            problems.append(f"{item!r}: the claim does not hold on the reference")
+    return problems

@@ -329,3 +329,24 @@ def test_a_bare_stub_is_not_implemented_but_torchs_own_notimplementederror_is_an
     assert found["__status__"] == "error"
     message = judge_data("data_normalize", found)
     assert "not implemented for 'Long'" in message and not message.startswith("not implemented yet")
+
+
+# --- numbers of someone else's run in a lesson's text ----------------------------------------
+
+def test_a_number_of_someone_elses_run_is_caught():
+    """Sentences lesson 6 had (2026-11): each quoted the author's run, not the student's."""
+    from lesson_harness import unchecked_numbers
+
+    old = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text) for text in [
+        "It takes a few seconds and reaches about **96%** on the test set.",
+        "the worst digits, 9 and 8 (about 92 and 93% right), are misread about one time in 13",
+        "A **thicker** pen costs about 7 points; a **rotation** of 30°, either way, (72 to 75%).",
+        "### Exercise (a): `shift` (3 points)",                        # points of an exercise: fine
+    ]])
+    found = unchecked_numbers(old, {})
+    for number in ("a few seconds", "96%", "92 and 93%", "one time in 13", "7 points", "72 to 75%"):
+        assert any(f.startswith(f"'{number}:") for f in found), (number, found)
+    assert not any("3 points" in f for f in found)
+    assert unchecked_numbers(old, {"96%": lambda: False, "a few seconds": "x", "92 and 93%": "x",
+                                   "one time in 13": "x", "7 points": "x", "72 to 75%": "x"}) == [
+        "'96%: It takes a few seconds and reaches about **96%** on the test set': the claim does not hold on the reference"]

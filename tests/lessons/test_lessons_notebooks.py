@@ -7,11 +7,12 @@
   does not show the hidden tests. (Whether each stays within its budget_s is measured by
   benchmarks/lessons.py, not asserted here: timings depend on the machine's load.)
 """
+import re
+
 import pytest
 
 from coursekit import selfcheck
 from lesson_harness import blocked_env, master, released
-from coursekit import config
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 
@@ -24,6 +25,20 @@ def test_master_notebook_runs_and_passes_every_check(lesson_id, notebook_env):
     failures = {cid: selfcheck.verdict(run, cid) for cid in run.check_ids}
     assert not {k: v for k, v in failures.items() if v}, failures
     assert any(cid.endswith("_hidden") for cid in run.check_ids), "no hidden checks in the master notebook"
+    shown = [(i, m.group(0)) for i, text in _output_texts(run.notebook) for m in OBJECT_REPR.finditer(text)]
+    assert not shown, f"cells show Python object reprs a student cannot use (cell, repr): {shown[:3]}"
+
+
+# '<torch._C.Generator at 0x7f...>': what a cell shows when its last line returns an object by accident
+OBJECT_REPR = re.compile(r"<[\w.]+(?: object)? at 0x[0-9a-f]+>")
+
+
+def _output_texts(nb):
+    """(cell index, text) of every text output of the executed notebook."""
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            text = out.get("text") or (out.get("data") or {}).get("text/plain") or ""
+            yield i, "".join(text) if isinstance(text, list) else text
 
 
 def test_released_lesson_runs_without_the_reference_and_fails_only_with_stubs(lesson_id, notebook_env, tmp_path):

@@ -111,6 +111,12 @@ def _judge_criterion(inputs, found) -> None:
             fail(f"criterion(logits, labels) = {value:.4f}, expected {want:.4f}: that is NLLLoss on raw logits.",
                  "NLLLoss expects log-probabilities (after log_softmax); CrossEntropyLoss takes the raw logits "
                  "the network returns.")
+        if value < 0:
+            fail(f"criterion(logits, labels) = {value:.4f}, a negative loss; expected the mean cross-entropy "
+                 f"{want:.4f}. A cross-entropy is never negative: it is -log of a probability, and a "
+                 f"probability is at most 1.",
+                 "look for a minus sign too many (or missing before a log), or for a loss applied to something "
+                 "that is not a probability: nn.CrossEntropyLoss takes the raw logits.")
         fail(f"criterion(logits, labels) = {value:.4f}, expected the mean cross-entropy {want:.4f}.",
              "use nn.CrossEntropyLoss with its defaults: it takes (B, 10) logits and (B,) labels.")
 
@@ -141,8 +147,9 @@ def _judge_sgd(found) -> None:
     if not np.allclose(lrs, LR, rtol=1e-9, atol=0):
         fail(f"make_optimizer(net) has learning rate {', '.join(f'{v:g}' for v in np.unique(lrs))}; the course "
              f"recipe uses lr={LR:g}.",
-             "1e-3 and 0.001 are the same number; 0.01 is ten times larger, and with momentum 0.9 it makes "
-             "training with batches of 4 jumpy." if np.any(lrs > LR) else "pass lr=0.001 to the optimizer.")
+             f"1e-3 and 0.001 are the same number; {lrs.max():g} is {lrs.max() / LR:.3g} times larger, and with "
+             f"momentum 0.9 it makes training with batches of 4 jumpy, or makes it diverge."
+             if np.any(lrs > LR) else "pass lr=0.001 to the optimizer.")
     moms = np.atleast_1d(found["opt.momentum"])
     if not np.allclose(moms, MOMENTUM, rtol=1e-9, atol=0):
         fail(f"make_optimizer(net) has momentum {', '.join(f'{v:g}' for v in np.unique(moms))}; the course "
