@@ -420,11 +420,12 @@ show_accuracy_bars(list(accuracy.values()), list(accuracy), reference=accuracy["
                    reference_label="original", title="Accuracy on 2,000 test digits, by style")
 show_accuracy_grid(np.array(per_digit_table), list(variants),
                    title="Accuracy for each digit (columns) and style (rows)")
-print("In your run, against the original digits (the guess each style pushes the model to):")
+share = {name: np.bincount(g, minlength=10) / len(g) for name, g in guessed.items()}   # (10,) per style
+print("In your run, against the original digits (and the guess each style makes more often than the originals):")
 for name in list(variants)[1:]:
-    top = int(np.bincount(guessed[name], minlength=10).argmax())
-    print(f"{name:>15}: {100 * (accuracy[name] - accuracy['original']):+6.1f} points; "
-          f"{np.mean(guessed[name] == top):.0%} of the digits guessed as {top}")
+    more = int(np.argmax(share[name] - share["original"]))       # the digit guessed most above its usual share
+    print(f"{name:>15}: {100 * (accuracy[name] - accuracy['original']):+6.1f} points; guessed {more} for "
+          f"{share[name][more]:.0%} of the digits (originals: {share['original'][more]:.0%})")
 
 # %% [markdown]
 # Read the two charts slowly, with the lines printed under them (your run's numbers):
@@ -438,8 +439,9 @@ for name in list(variants)[1:]:
 # - The table shows that each style hurts **different digits**: no single number describes who is
 #   affected.
 #
-# (Part of what "thinner" measures is ink that is gone: `thin` erases strokes only two or three
-# pixels wide. Look at the "thinner" digits above before you blame the model for all of it.)
+# (Part of what "thinner" measures is ink that is gone: `thin` erases every stroke less than three
+# pixels wide, and leaves one pixel of a three-pixel stroke. Look at the "thinner" digits above
+# before you blame the model for all of it.)
 #
 # Why? The model never saw anything but MNIST's style, so nothing told it that stroke width,
 # position or ink colour don't matter. A CNN's convolutions and poolings tolerate a small
