@@ -37,6 +37,8 @@ DEPENDENCIES = [
     "nbformat>=5.10",
     "ipykernel>=6.29",
     "jupyterlab>=4,<5",
+    "tqdm>=4.66",             # coursekit.progress: the long cells' progress bars
+    "ipywidgets>=8",          # ... drawn as JupyterLab widgets
 ]
 # JupyterLab reads {sys.prefix}/share/jupyter/lab/settings/overrides.json: what students need not be asked.
 LAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}

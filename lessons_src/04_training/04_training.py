@@ -55,6 +55,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from coursekit.checks import check
 from coursekit.data import load_digits
 from coursekit.plots import show_descent_paths, show_loss_curve, show_loss_curves, show_training_loop
+from coursekit.progress import progress
 
 torch.manual_seed(0)      # the same "random" weights and shuffles every time you run the notebook
 torch.set_num_threads(1)  # batches of 4 images are too small to share between CPU cores: one is fastest
@@ -354,7 +355,7 @@ net = Net()
 optimizer, criterion = make_optimizer(net), make_criterion()
 small_loader = make_loader(x_train[:8000], y_train[:8000])
 start = time.perf_counter()
-losses = train_epoch(net, small_loader, optimizer, criterion, epoch=1)
+losses = train_epoch(net, progress(small_loader, "8,000 images"), optimizer, criterion, epoch=1)
 seconds = time.perf_counter() - start
 per_batch = seconds / len(small_loader)
 print(f"{len(small_loader)} mini-batches in {seconds:.1f} s ({1000 * per_batch:.2f} ms each)")
@@ -386,7 +387,8 @@ if FULL_TRAINING:
     all_losses = []
     start = time.perf_counter()
     for epoch in range(1, 11):
-        all_losses += train_epoch(net, train_loader, optimizer, criterion, epoch=epoch)
+        all_losses += train_epoch(net, progress(train_loader, f"epoch {epoch}/10"), optimizer, criterion,
+                                  epoch=epoch)
     print(f"10 epochs in {time.perf_counter() - start:.0f} s")
     show_loss_curve(all_losses, every=200, title="The full recipe: 10 epochs")
 
@@ -404,7 +406,8 @@ for lr in (0.001, 0.01, 0.1):
     torch.manual_seed(0)
     net = Net()
     sgd = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
-    curves[f"lr {lr:g}"] = train_epoch(net, few_batches, sgd, make_criterion(), log_every=50)
+    print(f"learning rate {lr:g}:")
+    curves[f"lr {lr:g}"] = train_epoch(net, progress(few_batches, f"lr {lr:g}"), sgd, make_criterion(), log_every=50)
 show_loss_curves(curves, every=50, ylim=(0, 2.5), title="The same 400 mini-batches, three learning rates")
 
 # %% [markdown]

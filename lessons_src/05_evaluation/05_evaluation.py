@@ -56,6 +56,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from coursekit.checks import check
 from coursekit.data import load_digits
 from coursekit.plots import show_confusion, show_digits, show_loss_curve, show_probabilities
+from coursekit.progress import progress
 
 torch.manual_seed(0)      # the same "random" weights and shuffles every time you run the notebook
 torch.set_num_threads(1)  # batches of 4 images are too small to share between CPU cores: one is fastest
@@ -98,9 +99,10 @@ losses, done, epoch = [], 0, 0
 start = time.perf_counter()
 while done < TRAIN_BATCHES:
     epoch += 1
-    batches = itertools.islice(train_loader, TRAIN_BATCHES - done)   # the whole epoch, or what is left
+    n = min(len(train_loader), TRAIN_BATCHES - done)                  # the whole epoch, or what is left
+    batches = progress(itertools.islice(train_loader, n), f"epoch {epoch}", total=n)
     losses += train_epoch(net, batches, optimizer, criterion, epoch=epoch, log_every=1000)
-    done += min(len(train_loader), TRAIN_BATCHES - done)
+    done += n
 print(f"trained {done:,} mini-batches ({done / len(train_loader):.2f} epochs) in "
       f"{time.perf_counter() - start:.0f} s")
 show_loss_curve(losses, every=1000, title="Training loss (mean of every 1,000 mini-batches)")

@@ -58,6 +58,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from coursekit.checks import check
 from coursekit.data import load_digits
 from coursekit.plots import show_accuracy_bars, show_accuracy_grid, show_digit_rows, show_digits
+from coursekit.progress import progress
 
 torch.manual_seed(0)       # the same "random" numbers every time you run the notebook
 torch.set_num_threads(1)   # a network this small, fed small batches, runs as fast on one CPU core
@@ -98,7 +99,7 @@ def train_briefly(net, images, labels, *, batch_size=32, lr=0.03, seed=0):
                         shuffle=True, generator=torch.Generator().manual_seed(seed))
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
     net.train()
-    for x, y in loader:
+    for x, y in progress(loader, "training"):
         loss = F.cross_entropy(net(x), y)
         optimizer.zero_grad()
         loss.backward()

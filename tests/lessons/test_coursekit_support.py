@@ -61,3 +61,14 @@ def test_every_picture_draws_from_arrays_and_tensors():
     plots.show_loss_curve([2.3, 1.0, 0.5], every=200)
     plots.show_confusion(np.eye(10, dtype=np.int64) * 5 + 1)
     plt.close("all")
+
+
+def test_progress_yields_the_same_batches_and_knows_their_number():
+    from coursekit.progress import progress
+
+    loader = [(i, i * i) for i in range(7)]
+    bar = progress(loader, "demo")
+    assert len(bar) == 7 and list(bar) == loader
+    import itertools
+
+    assert len(progress(itertools.islice(iter(loader), 3), "part", total=3)) == 3

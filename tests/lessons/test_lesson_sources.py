@@ -1,6 +1,7 @@
 """The lessons' sources, ``lessons_src/<id>/<id>.py``: each builds its committed master, no lesson
 holds a copy of an earlier lesson's answer, and JupyterLab's server opens a source as a notebook."""
 import json
+import re
 import os
 import sys
 import urllib.request
@@ -105,3 +106,37 @@ def test_jupyterlab_opens_a_source_as_a_notebook(tmp_path):
     answer = cells[ids.index("data_normalize_answer")]
     assert "### BEGIN SOLUTION" in answer["source"] and answer["metadata"]["nbgrader"]["solution"] is True
     assert len(cells) == len(authoring.build("01_data").cells)
+
+
+# --- long cells show their progress ----------------------------------------------------------
+TRAINS = re.compile(r"\b(?:train_epoch|train_briefly)\(")   # what runs for more than a few seconds
+
+
+def training_cells(nb) -> list[int]:
+    """Indices of the code cells that train (call train_epoch or train_briefly) and do not show a
+    progress bar: neither the cell wraps its batches in coursekit's ``progress`` nor does the
+    function it calls (defined in an earlier cell)."""
+    shows = {m.group(1) for c in nb.cells if c.cell_type == "code" and "progress(" in c.source
+             for m in re.finditer(r"^def (\w+)\(", c.source, re.M)}
+    bare = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or re.search(r"^def (?:train_epoch|train_briefly)\(", cell.source, re.M):
+            continue
+        calls = {m.group(0)[:-1] for m in TRAINS.finditer(cell.source)}
+        if calls and "progress(" not in cell.source and not calls <= shows:
+            bare.append(i)
+    return bare
+
+
+def test_every_training_cell_shows_its_progress(lesson_id):
+    """A cell that trains runs for seconds to minutes, more on a busy laptop: it shows a bar with the
+    time spent and the time left (coursekit.progress), never a promised duration."""
+    nb = authoring.build(lesson_id)
+    assert training_cells(nb) == [], f"{lesson_id}: cells that train without a progress bar"
+
+
+def test_a_training_cell_without_a_bar_is_caught():
+    nb = authoring.build("04_training")
+    i = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "progress(small_loader" in c.source)
+    nb.cells[i].source = nb.cells[i].source.replace('progress(small_loader, "8,000 images")', "small_loader")
+    assert training_cells(nb) == [i]

@@ -25,12 +25,24 @@ def test_master_notebook_runs_and_passes_every_check(lesson_id, notebook_env):
     failures = {cid: selfcheck.verdict(run, cid) for cid in run.check_ids}
     assert not {k: v for k, v in failures.items() if v}, failures
     assert any(cid.endswith("_hidden") for cid in run.check_ids), "no hidden checks in the master notebook"
+    bars = [i for i, c in enumerate(run.notebook.cells) if c.cell_type == "code" and "progress(" in c.source
+            and not c.source.lstrip().startswith("def ") and c.get("outputs") and not _has_bar(c)]   # ran, no bar
+    assert not bars, f"cells that call progress(...) but show no progress bar: {bars}"
     shown = [(i, m.group(0)) for i, text in _output_texts(run.notebook) for m in OBJECT_REPR.finditer(text)]
     assert not shown, f"cells show Python object reprs a student cannot use (cell, repr): {shown[:3]}"
 
 
 # '<torch._C.Generator at 0x7f...>': what a cell shows when its last line returns an object by accident
 OBJECT_REPR = re.compile(r"<[\w.]+(?: object)? at 0x[0-9a-f]+>")
+
+
+def _has_bar(cell) -> bool:
+    """A tqdm bar among the cell's outputs: a JupyterLab widget, or its text form."""
+    for out in cell.get("outputs", []):
+        data = out.get("data") or {}
+        if "application/vnd.jupyter.widget-view+json" in data or "batch/s" in "".join(out.get("text") or ""):
+            return True
+    return False
 
 
 def _output_texts(nb):
