@@ -130,6 +130,34 @@ def test_to_tensors_mistakes_are_caught(wrong, says):
     rejects("data_to_tensors", wrong, says)
 
 
+def _notebook(normalize_source: str, add_channel_source: str = "def add_channel(images):\n    return images[:, None]\n"):
+    """A notebook's namespace: these normalize and add_channel, and a right to_tensors that calls them."""
+    namespace = {"np": np, "torch": torch}
+    exec(normalize_source + add_channel_source + "def to_tensors(images, labels):\n"
+         "    return torch.from_numpy(normalize(add_channel(images))), torch.from_numpy(labels)\n", namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("normalize_source, add_channel_source, wrong, says", [
+    ("def normalize(images):\n    return (images - images.mean()) / images.std()\n", None, "data_normalize", "standardizing"),
+    ("def normalize(images):\n    return images.astype(np.float32) / 256\n", None, "data_normalize", "256"),
+    ("def normalize(images):\n    return images.astype(np.float32) / 255\n",
+     "def add_channel(images):\n    return images\n", "data_add_channel", "no axis was added"),
+], ids=["standardized", "div256", "no_channel"])
+def test_a_mistake_in_normalize_or_add_channel_costs_once(normalize_source, add_channel_source, wrong, says):
+    """to_tensors calls the notebook's own functions: their mistake costs their check, not to_tensors' too."""
+    notebook = _notebook(normalize_source, *([add_channel_source] if add_channel_source else []))
+    rejects(wrong, notebook[wrong.split("_", 1)[1]], says)
+    accepts("data_to_tensors", notebook["to_tensors"])
+
+
+def test_to_tensors_that_ignores_the_notebooks_functions_is_still_judged():
+    notebook = _notebook("def normalize(images):\n    return images.astype(np.float32) / 255\n")
+    exec("def to_tensors(images, labels):\n    return torch.from_numpy(images[:, None] / 256).float(), "
+         "torch.from_numpy(labels)\n", notebook)
+    rejects("data_to_tensors", notebook["to_tensors"], "256")
+
+
 @pytest.mark.parametrize("valid", [
     lambda images, labels: (torch.tensor(normalize(add_channel(images))), torch.tensor(labels)),
     lambda images, labels: (torch.as_tensor(images, dtype=torch.float32).unsqueeze(1) / 255,
