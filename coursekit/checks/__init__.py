@@ -38,14 +38,14 @@ from .collected import describe, from_npz, kind, save, to_npz_bytes
 from .registry import (CHECKS_SUFFIX, HIDDEN_JUDGES_GROUP, HIDDEN_SUFFIX, REGISTRY, Check, CheckFailed, Judge,
                        get, hidden_judge, judge, lesson_checks, lesson_dirs, load_hidden, load_public,
                        public_check_sources, register, source_files)
-from .running import COLLECT_DIR_ENV, SEED_ENV, check, collect, doing, judge_data, seed_of
+from .running import COLLECT_DIR_ENV, HOW_TO_GO_ON, SEED_ENV, check, collect, doing, judge_data, seed_of
 from .verdicts import INT_KINDS, KIND_NAMES, Found, close, fail, fmt_shape, where_differs
 
 # The lessons' check modules are this package's modules: coursekit.checks.01_data_checks ...
 __path__ += [str(d) for d in lesson_dirs() if str(d) not in __path__]  # noqa: F821 (a package's own)
 
 __all__ = [
-    "COLLECT_DIR_ENV", "SEED_ENV", "HIDDEN_SUFFIX", "Check", "CheckFailed", "REGISTRY",
+    "COLLECT_DIR_ENV", "HOW_TO_GO_ON", "SEED_ENV", "HIDDEN_SUFFIX", "Check", "CheckFailed", "REGISTRY",
     "register", "judge", "hidden_judge", "load_public", "load_hidden", "get", "kind", "describe",
     "to_npz_bytes", "from_npz", "save", "doing", "seed_of", "collect", "judge_data", "check",
     "Found", "fail", "close", "where_differs", "fmt_shape", "INT_KINDS", "KIND_NAMES", "CHECKS_SUFFIX", "HIDDEN_JUDGES_GROUP",

@@ -12,6 +12,9 @@ from typing import List, Optional
 from .collected import from_npz, save, to_npz_bytes
 from .registry import Check, CheckFailed, get, load_hidden, quiet
 
+# Under a failing check in the notebook: what ran and what did not, and how to go on.
+HOW_TO_GO_ON = ("(Run All stops here: the cells below have not run. Fix the exercise, run its cell and this one "
+                "again; or, to go on first, click the next cell and use Run > Run Selected Cell and All Below.)")
 COLLECT_DIR_ENV = "COURSE_COLLECT_DIR"   # collect mode: save data to this folder instead of judging
 SEED_ENV = "COURSE_SEED"                 # overrides every check's seed (a grader choosing inputs)
 _COURSEKIT_DIR = Path(__file__).resolve().parents[1]
@@ -146,6 +149,7 @@ def check(check_id: str, *objects) -> None:
         else:
             print(f"\u2714 {check_id} passed" + (f": {chk.title}" if chk.title else ""))
         return
+    message += "\n" + HOW_TO_GO_ON
     if data.get("__status__") == "not_implemented":
         err = NotImplementedError(f"{check_id}: {message}")
         err._render_traceback_ = lambda: [f"\x1b[0;31mNotImplementedError\x1b[0m: {check_id}: {message}"]

@@ -161,6 +161,10 @@ def test_check_failure_is_an_assertion_error_with_a_clean_message():
     shown = info.value._render_traceback_()          # what Jupyter shows instead of a traceback
     assert "CheckFailed" in shown[0] and "256" in "\n".join(shown) and "Traceback" not in "\n".join(shown)
     assert err.getvalue() == ""
+    # Run All stops at a failing check: the message says what did not run, and how to go on.
+    assert shown[-1] == checks.HOW_TO_GO_ON and "have not run" in shown[-1] and "All Below" in shown[-1]
+    assert checks.HOW_TO_GO_ON not in checks.judge_data("data_normalize", checks.collect("data_normalize",
+                                                                                      lambda images: images / 256))
 
 
 def test_check_of_a_stub_raises_not_implemented_error():
@@ -170,6 +174,7 @@ def test_check_of_a_stub_raises_not_implemented_error():
     with pytest.raises(NotImplementedError) as info:
         check("data_normalize", normalize)
     assert "not implemented yet" in str(info.value) and "normalize" in str(info.value)
+    assert str(info.value).endswith(checks.HOW_TO_GO_ON)
 
 
 def test_student_exceptions_and_warnings_never_reach_stderr():
