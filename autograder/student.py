@@ -39,6 +39,7 @@ DEPENDENCIES = [
     "jupyterlab>=4,<5",
     "tqdm>=4.66",             # coursekit.progress: the long cells' progress bars
     "ipywidgets>=8",          # ... drawn as JupyterLab widgets
+    "anywidget>=0.9,<0.12",   # coursekit.draw: lesson 6's pad to draw a digit on
 ]
 # JupyterLab reads {sys.prefix}/share/jupyter/lab/settings/overrides.json: what students need not be asked.
 LAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}

@@ -456,6 +456,24 @@ for name in list(variants)[1:]:
 # and its accuracy per group; *datasheets for datasets*, Gebru et al., 2018, document where data
 # came from and who is in it).
 #
+# ### Your own handwriting
+#
+# Draw a digit on the black pad below with the mouse, and let go of the button: the pad shows the
+# 28 x 28 image your network gets, prepared the way MNIST's digits were (cropped to the ink, fitted
+# into 20 x 20 pixels, centred by its centre of mass), its guess and the ten probabilities.
+# **Clear** starts again. Try a 4 open and closed, a 7 with a bar, a 1 with a flag, a slanted 9, a
+# digit drawn small in a corner, a very thick one.
+#
+# Expect your own writing to be read worse than the test set: you draw with a mouse, not a pen;
+# your strokes are not MNIST's width; and the network only ever saw the writing of the people
+# MNIST collected. That is section 4's finding, tried on yourself.
+
+# %%
+from coursekit.draw import DigitPad
+
+DigitPad(net, to_x)
+
+# %% [markdown]
 # ### Question 1: who gets hurt? (2 points, graded by hand)
 #
 # Suppose a bank used this model to read the amounts written on cheques, or a post office to

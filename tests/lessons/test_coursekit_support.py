@@ -1,4 +1,7 @@
 """coursekit's student-side support: reading the digits from the cache, and the pictures."""
+import os
+import sys
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -72,3 +75,119 @@ def test_progress_yields_the_same_batches_and_knows_their_number():
     import itertools
 
     assert len(progress(itertools.islice(iter(loader), 3), "part", total=3)) == 3
+
+
+# --- coursekit.draw: a drawn digit, preprocessed as MNIST's were ---------------------------------
+
+def _as_drawn(digit):
+    """An MNIST digit as the pad would send it: drawn 10 times larger, off-centre, then averaged
+    over 4 x 4 blocks of the 280 x 280 pad (70 x 70 grey levels)."""
+    pad = np.zeros((280, 280), dtype=np.float32)
+    big = np.kron(digit.astype(np.float32), np.ones((10, 10), dtype=np.float32))      # (280, 280)
+    pad[30:, :250] = big[:250, 30:]                                                    # moved down-left
+    return pad.reshape(70, 4, 70, 4).mean(axis=(1, 3)).astype(np.uint8)
+
+
+def test_a_drawn_mnist_digit_comes_back_as_mnist_made_it(mnist_test):
+    from coursekit.draw import preprocess
+
+    images = mnist_test[0][:50]
+    for digit in images:
+        out = preprocess(_as_drawn(digit))
+        assert out.shape == (28, 28) and out.dtype == np.uint8
+        rows, cols = np.nonzero(out > 30)
+        assert max(np.ptp(rows), np.ptp(cols)) + 1 <= 21                   # fitted into 20 x 20
+        mass = out.astype(np.float64)
+        com = ((mass.sum(1) * np.arange(28)).sum() / mass.sum(), (mass.sum(0) * np.arange(28)).sum() / mass.sum())
+        assert abs(com[0] - 14) <= 0.75 and abs(com[1] - 14) <= 0.75, com      # centred by mass, as MNIST
+    # and close to the original (MNIST's digits were made this way): correlation per image
+    corr = [np.corrcoef(preprocess(_as_drawn(d)).ravel(), d.ravel())[0, 1] for d in images]
+    assert np.median(corr) > 0.9, np.median(corr)
+
+
+def test_a_pad_without_ink_gives_nothing_and_a_dot_gives_a_centred_dot():
+    from coursekit.draw import preprocess
+
+    assert preprocess(np.zeros((70, 70), np.uint8)) is None
+    dot = np.zeros((70, 70), np.uint8)
+    dot[5:8, 60:63] = 255
+    out = preprocess(dot)
+    assert out[13:15, 13:15].min() > 200 and out.sum() > 0
+
+
+def test_the_pad_classifies_with_the_network_it_is_given():
+    import torch
+
+    from coursekit.draw import DigitPad, SENT
+
+    class Sevens(torch.nn.Module):
+        def forward(self, x):                                  # (N, 1, 28, 28) -> (N, 10)
+            return torch.nn.functional.one_hot(torch.full((len(x),), 7), 10).float() * 5
+
+    pad = DigitPad(Sevens())
+    drawing = np.zeros((SENT, SENT), np.uint8)
+    drawing[10:60, 30:36] = 255                                # a stroke
+    pad.pixels = drawing.ravel().tolist()
+    assert pad.digit == 7 and abs(sum(pad.probabilities) - 1) < 1e-9 and len(pad.preview) == 784
+
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("shapes")
+
+    broken = DigitPad(Broken())
+    broken.pixels = drawing.ravel().tolist()
+    assert broken.digit == -1 and "RuntimeError: shapes" in broken.error
+
+
+PAD_NOTEBOOK = '''\
+import numpy as np, torch
+from coursekit.data import load_digits
+from coursekit.draw import DigitPad
+
+images, labels = load_digits("test")
+means = torch.stack([torch.from_numpy(images[labels == d] / 255.0).float().mean(0) for d in range(10)])  # (10, 28, 28)
+
+class NearestMean(torch.nn.Module):
+    """A 'network' with no training: the digit whose mean test image is nearest."""
+    def forward(self, x):                                               # (N, 1, 28, 28) -> (N, 10)
+        return -((x[:, 0, None] - means[None]) ** 2).sum((2, 3)) / 10
+
+DigitPad(NearestMean())
+'''
+
+
+@pytest.mark.slow
+def test_a_digit_drawn_with_the_mouse_is_read_in_jupyterlab(tmp_path):
+    """JupyterLab in headless Chromium: a stroke drawn with mouse events on the pad comes back as the
+    network's guess, through the browser's downsampling and MNIST's preprocessing (a 1 here)."""
+    import nbformat
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from browser_kit import chromium, jupyter_lab, wait_for
+
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PAD_NOTEBOOK)],
+                                            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                     "language": "python"}}), tmp_path / "pad.ipynb")
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")}
+    with jupyter_lab(sys.executable, tmp_path, env) as lab, chromium() as browser:
+        browser.get(lab.url("lab/tree/pad.ipynb"))
+        wait_for(browser, ".jp-Notebook .jp-Cell .cm-content").click()
+        WebDriverWait(browser, 120).until(lambda b: "Idle" in b.find_element("css selector", ".jp-StatusBar-Widget, "
+                                                                            "#jp-main-statusbar").text)
+        ActionChains(browser).key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT).perform()
+        pad = wait_for(browser, "canvas.pad-canvas", timeout=300)
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", pad)
+        stroke = ActionChains(browser).move_to_element_with_offset(pad, 0, -90).click_and_hold()
+        for _ in range(9):
+            stroke.move_by_offset(0, 20)
+        stroke.release().perform()
+        WebDriverWait(browser, 120).until(
+            lambda b: b.find_element("css selector", ".pad-digit").get_attribute("data-digit") not in (None, "-1"))
+        read = browser.find_element("css selector", ".pad-digit")
+        browser.save_screenshot(str(tmp_path / "pad.png"))
+        digit, text = read.get_attribute("data-digit"), read.text
+        bars = len(browser.find_elements("css selector", ".pad-bar"))
+    assert digit == "1" and "your network reads: 1" in text, (digit, text, tmp_path / "pad.png")
+    assert bars == 10
