@@ -187,8 +187,10 @@ with torch.no_grad():
 # it is $-\log p_y$: small when the network gives the right digit a high probability, large
 # when it doesn't. The important detail: **`CrossEntropyLoss` takes the logits and does the softmax
 # itself** (as a log-softmax, which is numerically safer than taking the log of a softmax).
-# So the network must return the logits as they are. Let us check on made-up logits for an image
-# of a 0:
+# So the network must return the logits as they are, not a softmax. (A log-softmax at the end does
+# no harm, and the check accepts it: it only shifts each row of logits by a constant, which changes
+# neither the softmax nor the loss. But it does nothing useful either.) Let us check on made-up
+# logits for an image of a 0:
 
 # %%
 logits = torch.tensor([[3.0, 1.0, 0.2, -1.0, 0.5, -2.0, 0.0, 1.5, -0.5, 0.3]])   # (1, 10)

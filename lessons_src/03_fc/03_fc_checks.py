@@ -174,8 +174,15 @@ def _after_fc(before: np.ndarray, after: np.ndarray, *, layer: str, after_what: 
          f"after {layer} comes a ReLU, nothing else (no dropout, no normalization).")
 
 
+def _same_logits(out, chain) -> bool:
+    """``out`` is the layers' chain of x, or its log-softmax (the same logits, shifted per row)."""
+    chain = np.asarray(chain)
+    return close(out, chain, atol=tolerance(chain)) or close(out, np.log(softmax(chain)), atol=1e-4)
+
+
 def _logits(before: np.ndarray, after: np.ndarray, what: str) -> None:
-    """``after`` (the network's output) should be fc3's output as it is."""
+    """``after`` (the network's output) should be fc3's output as it is, or its log-softmax (the same
+    logits shifted per row: softmax, CrossEntropyLoss and argmax give the same)."""
     if after.shape != before.shape:
         fail(f"{what} should have shape {fmt_shape(before.shape)}, fc3's output, but it has shape "
              f"{fmt_shape(after.shape)}.", "return fc3's output as it is: one row of 10 logits per image.")
@@ -191,8 +198,7 @@ def _logits(before: np.ndarray, after: np.ndarray, what: str) -> None:
              "return fc3's output as it is: nn.CrossEntropyLoss (lesson 4) applies the softmax itself, over the "
              "10 classes.")
     if close(after, np.log(softmax(before)), atol=1e-4):
-        fail(f"{what} is the log-softmax of fc3's output, not the raw logits.",
-             "return fc3's output as it is: nn.CrossEntropyLoss (lesson 4) takes logits and applies log-softmax itself.")
+        return   # log-probabilities are logits too: the softmax, the loss and the guesses are the same
     if close(after, relu(before), atol=tol):
         fail(f"{what} went through a ReLU after fc3: logits can't be negative any more (found only values >= 0; "
              f"fc3 gave values down to {float(before.min()):.3g}).",
@@ -252,7 +258,7 @@ def judge_net(inputs, found):
                       after_what=f"the input of {nxt}")
     for layer in NET_LAYERS:
         if f"{layer}.calls" not in found and "chain.value" in found and \
-                not close(out.value, found["chain.value"], atol=tolerance(found["chain.value"])):
+                not _same_logits(out.value, found["chain.value"]):
             fail(f"forward never called self.{layer}, and its result is not what the network's layers give.",
                  f"use the layers created in __init__: self.{layer}(...) (a layer created inside forward would get "
                  f"new random weights at every call).")
@@ -260,7 +266,7 @@ def judge_net(inputs, found):
         _logits(np.asarray(found["fc3.out"]), np.asarray(out.value), "Net()(x)")
     out.need_shape((n, 10), hint="one row of 10 logits (a score per digit) for each image.")
     out.need_dtype("torch.float32")
-    if "chain.value" in found and not close(out.value, found["chain.value"], atol=tolerance(found["chain.value"])):
+    if "chain.value" in found and not _same_logits(out.value, found["chain.value"]):
         fail(f"Net()(x) is not conv1 → ReLU → max-pool → conv2 → ReLU → max-pool → flatten → fc1 → ReLU → fc2 → "
              f"ReLU → fc3 of x: {where_differs(out.value, found['chain.value'], atol=tolerance(found['chain.value']))}.",
              "use exactly those steps, each once, in that order.")
