@@ -137,11 +137,16 @@ show_probabilities(x_test[shown], probabilities[shown], y_test[shown])
 # `torch.no_grad()` block PyTorch records nothing:
 
 # %%
+def recorded(t):
+    """What PyTorch recorded for tensor t: the name of the step that made it (its grad_fn), or None."""
+    return type(t.grad_fn).__name__ if t.grad_fn is not None else None
+
+
 scores = net(x_test[:1000])
-print("with a graph:    requires_grad =", scores.requires_grad, " grad_fn =", scores.grad_fn)
+print("with a graph:    requires_grad =", scores.requires_grad, " grad_fn =", recorded(scores))
 with torch.no_grad():
     scores = net(x_test[:1000])
-print("under no_grad(): requires_grad =", scores.requires_grad, " grad_fn =", scores.grad_fn)
+print("under no_grad(): requires_grad =", scores.requires_grad, " grad_fn =", recorded(scores))
 
 
 # %% [markdown]
