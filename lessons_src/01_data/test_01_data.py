@@ -151,6 +151,15 @@ def test_a_mistake_in_normalize_or_add_channel_costs_once(normalize_source, add_
     accepts("data_to_tensors", notebook["to_tensors"])
 
 
+def test_the_check_never_calls_normalize_itself():
+    """A normalize that never returns (the grader's "looper") must not take to_tensors down with it."""
+    notebook = _notebook("calls = []\ndef normalize(images):\n    calls.append(1)\n    while True:\n        pass\n")
+    exec("def to_tensors(images, labels):\n    return torch.from_numpy(add_channel(images) / 255).float(), "
+         "torch.from_numpy(labels)\n", notebook)
+    accepts("data_to_tensors", notebook["to_tensors"])
+    assert notebook["calls"] == []
+
+
 def test_to_tensors_that_ignores_the_notebooks_functions_is_still_judged():
     notebook = _notebook("def normalize(images):\n    return images.astype(np.float32) / 255\n")
     exec("def to_tensors(images, labels):\n    return torch.from_numpy(images[:, None] / 256).float(), "
