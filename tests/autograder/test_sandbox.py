@@ -92,7 +92,10 @@ def test_cannot_read_secrets_outside(tmp_path):
     # Of the repository only the runtime packages (and course.yml) are there, read-only.
     assert set(seen["repo_listing"]) <= {"coursekit", "mnist_cnn", "course.yml", "lessons_src", ".venv"}
     assert seen["solutions"] is False
-    assert seen["lesson_listing"] == ["01_data_checks.py"]
+    from coursekit.checks import public_check_sources
+
+    assert seen["lesson_listing"] == [p.name for p in public_check_sources(REPO / "lessons_src") if p.parent == lesson]
+    assert seen["lesson_listing"] == ["01_data_checks"]            # the package of the lesson's public checks
     assert seen["tmp_listing"] == [] or all(not n.startswith("pytest") for n in seen["tmp_listing"])
 
 
