@@ -65,10 +65,12 @@ def show_probabilities(images, probabilities, labels=None, *, max_images: int = 
 
 
 def show_bars(*series, labels=None, names: Sequence[str] = (), title: str = "", xlabel: str = "",
-              ylabel: str = "", highlight_max: bool = True) -> None:
+              ylabel: str = "", highlight_max: bool = True, ylims: Sequence = ()) -> None:
     """Bar charts side by side, one per series (each a 1-D array of the same length as ``labels``).
 
     labels: the bars' names (default 0, 1, 2, ...); names: a caption per series.
+    ylims: a (bottom, top) per series, or None for its own scale: give series of the same kind
+        (probabilities) the same axis, so that a flat one looks flat.
     The largest bar of each series is drawn in orange when ``highlight_max``.
     """
     arrays = [_np(s).astype(np.float64).ravel() for s in series]
@@ -91,6 +93,8 @@ def show_bars(*series, labels=None, names: Sequence[str] = (), title: str = "", 
         if i == 0:
             ax.set_ylabel(ylabel)
         ax.margins(y=0.15)
+        if i < len(ylims) and ylims[i] is not None:
+            ax.set_ylim(*ylims[i])
     if title:
         fig.suptitle(title)
     fig.tight_layout()

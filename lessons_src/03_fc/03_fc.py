@@ -203,7 +203,7 @@ print("-log(softmax(logits)[label])      :", round(-torch.log(probabilities[0, 0
 print("CrossEntropyLoss(softmax(logits)) :", round(loss(probabilities, label).item(), 4), " <- softmax applied twice")
 show_bars(logits[0], probabilities[0], torch.softmax(probabilities, dim=1)[0],
           names=["logits (what fc3 gives)", "softmax: probabilities", "softmax of softmax: almost flat"],
-          xlabel="digit")
+          xlabel="digit", ylims=[None, (0, 1), (0, 1)])   # both probability charts on the same 0..1 axis
 
 # %% [markdown]
 # If the network ended with a softmax, `CrossEntropyLoss` would apply a second one. The

@@ -191,3 +191,20 @@ def test_a_digit_drawn_with_the_mouse_is_read_in_jupyterlab(tmp_path):
         bars = len(browser.find_elements("css selector", ".pad-bar"))
     assert digit == "1" and "your network reads: 1" in text, (digit, text, tmp_path / "pad.png")
     assert bars == 10
+
+
+def test_probability_charts_can_share_an_axis_so_that_flat_looks_flat(tmp_path):
+    """Lesson 3's three panels: logits on their own scale, both softmax charts on 0..1."""
+    logits = torch.tensor([3.0, 1.0, 0.2, -1.0, 0.5, -2.0, 0.0, 1.5, -0.5, 0.3])
+    p = torch.softmax(logits, 0)
+    plt.close("all")
+    plots.show_bars(logits, p, torch.softmax(p, 0), names=["logits", "softmax", "softmax of softmax"],
+                    ylims=[None, (0, 1), (0, 1)])
+    axes = plt.gcf().axes
+    assert axes[1].get_ylim() == axes[2].get_ylim() == (0, 1) and axes[0].get_ylim()[0] < -2
+    plt.gcf().savefig(tmp_path / "bars.png")
+    plt.close("all")
+    plots.show_bars(p, torch.softmax(p, 0))                   # without ylims: each its own scale (the old look)
+    own = [ax.get_ylim()[1] for ax in plt.gcf().axes]
+    assert own[1] < 0.2 < own[0]
+    plt.close("all")
