@@ -8,8 +8,10 @@ reports) crosses the boundary: a check passes only when the arrays hold the righ
 the inputs the grader's seed chose. The inputs are rebuilt here from that seed, never from
 the seed written in the data.
 
-Points are all-or-nothing per cell, as in nbgrader: a test cell earns its points when every
-check it calls (public and hidden) passes. A check without data earns nothing; its reason
+A test cell earns its points when every check it calls (public and hidden) passes. Where an
+exercise has parts judged on their own (``judge(..., part=...)``: make_criterion beside
+make_optimizer, a network's layers beside its forward), the cell earns its points in
+proportion to the parts that pass every check: the smallest share over its checks. A check without data earns nothing; its reason
 comes from the runner's cell results ("cell data_normalize raised NameError: ...", "the
 kernel died in cell 16 (data_normalize_answer): ..."). Data a judge cannot digest (crafted
 by hand, say) fails with "malformed data"; the grader never crashes on it.
@@ -35,9 +37,18 @@ class CheckVerdict:
     passed: bool
     message: str = ""            # the teaching message (what was expected, what was found)
     reason: str = ""             # why no points, short: "wrong answer", "not implemented", ...
+    fraction: Optional[float] = None   # share of the points earned (None: 1 if passed, else 0)
+    failed_parts: List[str] = field(default_factory=list)
+
+    @property
+    def share(self) -> float:
+        return float(self.fraction) if self.fraction is not None else (1.0 if self.passed else 0.0)
 
     def as_dict(self) -> dict:
-        return {"id": self.check_id, "passed": self.passed, "message": self.message, "reason": self.reason}
+        d = {"id": self.check_id, "passed": self.passed, "message": self.message, "reason": self.reason}
+        if self.fraction is not None:
+            d["fraction"], d["failed_parts"] = self.fraction, list(self.failed_parts)
+        return d
 
 
 @dataclass
@@ -86,8 +97,8 @@ def judge_check(check_id: str, npz_path, seed: int) -> CheckVerdict:
     status = data.get("__status__")
     if status not in ("ok", "not_implemented", "error"):
         return CheckVerdict(check_id, False, "", "malformed data: no valid status")
-    for key in ("__error__", "__where__", "__doing__"):   # student-made text: keep the judges' regexes fast
-        if key in data:
+    for key in list(data):   # student-made text (the whole run's, or a part's): keep the judges' regexes fast
+        if key.endswith(("__error__", "__where__", "__doing__")):
             data[key] = str(data[key])[:2000]
     data["__seed__"] = int(seed)      # the grader's inputs, whatever the file says
     data["__check__"] = check_id
@@ -97,8 +108,12 @@ def judge_check(check_id: str, npz_path, seed: int) -> CheckVerdict:
             checks.load_hidden(chk)
     except checks.CheckFailed as err:
         raise GraderError(f"cannot judge {check_id}: {str(err).splitlines()[0]}") from None
+    fraction, failed_parts = None, []
     try:
-        message = checks.judge_data(check_id, data)
+        said = checks.verdict(check_id, data)
+        message = said.message
+        if said.parts and message is not None and said.fraction > 0:
+            fraction, failed_parts = said.fraction, [p for p in said.failed if p]
     except checks.CheckFailed as failure:
         message = str(failure)
     except Exception as err:  # crafted data the judges were not written for
@@ -114,7 +129,9 @@ def judge_check(check_id: str, npz_path, seed: int) -> CheckVerdict:
         reason = "malformed data"
     else:
         reason = "wrong answer" + (" (grader's extra checks)" if check_id.endswith(checks.HIDDEN_SUFFIX) else "")
-    return CheckVerdict(check_id, False, _short(message), reason)
+    if fraction is not None:
+        reason += f" in {' and '.join(failed_parts)} (partial credit)"
+    return CheckVerdict(check_id, False, _short(message), reason, fraction, failed_parts)
 
 
 # ------------------------------------------------------------------------------------------
@@ -210,7 +227,8 @@ def _judge_test_cell(cell: GradedCell, runs: List[RunInfo], seed: int) -> CellVe
         else:
             results.append(judge_check(cid, path, seed))
     failed = [r for r in results if not r.passed]
-    v = CellVerdict(cell.grade_id, "test", cell.points, 0.0 if failed else float(cell.points),
+    share = min((r.share for r in results), default=0.0)
+    v = CellVerdict(cell.grade_id, "test", cell.points, round(float(cell.points) * share, 4),
                     "failed" if failed else "passed", cell_index=index, run=run.number, checks=results)
     if failed:
         v.message, v.reason = failed[0].message, failed[0].reason

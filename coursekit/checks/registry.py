@@ -125,18 +125,33 @@ def register(check_id: str, *, inputs: Callable[[int], dict], seed: int = 0, tit
     return deco
 
 
-def judge(*check_ids: str):
-    """Decorator: add ``fn(inputs, found)`` as a public judge of each of ``check_ids`` (in order)."""
+def part_of(fn: Judge) -> str:
+    """The part of the exercise judge ``fn`` judges on its own ("" for the whole exercise)."""
+    return getattr(fn, "part", "")
+
+
+def judge(*check_ids: str, part: str = ""):
+    """Decorator: add ``fn(inputs, found)`` as a public judge of each of ``check_ids`` (in order).
+
+    part: names a part of the exercise that is right or wrong on its own, e.g. "make_criterion"
+        beside "make_optimizer". A failing part does not stop the judges of the other parts, the
+        student hears of every failing part at once, and the grader gives the cell its points in
+        proportion to the parts that pass (see ``running.verdict``). Without ``part`` the judge
+        is about the whole exercise: its failure ends the judging, and the cell earns nothing.
+    """
     def deco(fn):
+        fn.part = part
         for cid in check_ids:
             REGISTRY[cid].judges.append(fn)
         return fn
     return deco
 
 
-def hidden_judge(*check_ids: str):
-    """Decorator for ``autograder.hidden``: add ``fn(inputs, found)`` as a hidden judge of ``check_ids``."""
+def hidden_judge(*check_ids: str, part: str = ""):
+    """Decorator for ``autograder.hidden``: add ``fn(inputs, found)`` as a hidden judge of ``check_ids``
+    (``part`` as for ``judge``: a part's hidden judge counts for that part only)."""
     def deco(fn):
+        fn.part = part
         for cid in check_ids:
             if not cid.endswith(HIDDEN_SUFFIX):
                 raise ValueError(f"hidden judges belong to hidden checks (id ending in {HIDDEN_SUFFIX!r}), not {cid!r}")

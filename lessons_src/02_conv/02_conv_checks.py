@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from coursekit.checks import (INT_KINDS, Found, close, describe, doing, fail, fmt_shape, judge, kind, register,
-                              where_differs)
+from coursekit.checks import (INT_KINDS, Found, attempt, close, describe, doing, fail, fmt_shape, judge, kind,
+                              part_ran, register, where_differs)
 from coursekit.checks.modules import (KIND, chain, judge_conv_settings, judge_module_kind, judge_params,
-                                      layer_forward, load_weights, make_module, random_images,
-                                      random_weights, record_module, tolerance, weights_of)
+                                      layer_forward, load_weights, make_module, random_images, random_weights,
+                                      record_module, repair_layers, tolerance, weights_of)
 from coursekit.checks.network import BATCH_HINTS, CONV_PARAMS, CONV_SHAPE_HINTS, judge_conv_part, judge_single
 
 # --- (a) cross_correlate ---------------------------------------------------------------
@@ -304,10 +304,14 @@ def conv_features_hidden_inputs(seed: int) -> dict:
 def collect_conv_features(inputs, ConvFeatures):
     data = {}
     net = make_module(ConvFeatures, "ConvFeatures")
-    if not record_module(net, ("conv1", "conv2"), data) or not load_weights(net, weights_of(inputs), data):
+    if not record_module(net, ("conv1", "conv2"), data):
         return data
-    layer_forward(net, inputs["x"], ("conv1", "conv2"), data, "ConvFeatures()")
-    chain(net, inputs["x"], ("conv1", "relu_pool", "conv2", "relu_pool"), data)
+    repair_layers(net, CONV_PARAMS, data)     # forward is judged with the course's layers: its own part
+    if not load_weights(net, weights_of(inputs), data):
+        return data
+    with attempt("forward", data):
+        layer_forward(net, inputs["x"], ("conv1", "conv2"), data, "ConvFeatures()")
+        chain(net, inputs["x"], ("conv1", "relu_pool", "conv2", "relu_pool"), data)
     return data
 
 
@@ -315,14 +319,26 @@ register("conv_features_hidden", inputs=conv_features_hidden_inputs, seed=1)(col
 
 
 @judge("conv_features", "conv_features_hidden")
-def judge_conv_features(inputs, found):
+def judge_conv_features_kind(inputs, found):
+    judge_module_kind(found, "ConvFeatures()", "ConvFeatures")
+
+
+@judge("conv_features", "conv_features_hidden", part="__init__")
+def judge_conv_features_layers(inputs, found):
+    """__init__: conv1 and conv2 with the course's shapes and settings."""
     what = "ConvFeatures()"
-    judge_module_kind(found, what, "ConvFeatures")
     judge_params(found, CONV_PARAMS, what, CONV_SHAPE_HINTS)
     for layer in ("conv1", "conv2"):
         if found.get(f"{layer}.kind") != "Conv2d":
             fail(f"{what}.{layer} should be an nn.Conv2d, but it is {KIND(found.get(f'{layer}.kind'))}.")
         judge_conv_settings(found, layer)
+
+
+@judge("conv_features", "conv_features_hidden", part="forward")
+def judge_conv_features_forward(inputs, found):
+    """forward, run with the course's conv1 and conv2 (``repair_layers``): ReLU, pooling, order, shape."""
+    part_ran(found, "forward")
+    what = "ConvFeatures()"
     n = len(inputs["x"])
     out = Found(found, "out", "ConvFeatures()(x)")
     out.need_kind("Tensor", hint="forward should end with `return` of the feature maps."

@@ -60,7 +60,7 @@ def reference_features(x: np.ndarray, weights: dict) -> np.ndarray:
     return seen["x"].reshape(len(x), 16, 4, 4).numpy()
 
 
-@hidden_judge("conv_features_hidden")
+@hidden_judge("conv_features_hidden", part="forward")
 def conv_features_match_reference(inputs, found):
     ref = reference_features(inputs["x"], public.weights_of(inputs))
     out = Found(found, "out", "ConvFeatures()(x)").need_shape(ref.shape).need_dtype("torch.float32")

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lesson_harness import accepts, notebook_functions, rejects, unchecked_numbers
+from lesson_harness import accepts, credit, notebook_functions, rejects, unchecked_numbers
 
 
 @pytest.fixture(scope="module")
@@ -277,6 +277,24 @@ def _hard_coded_three(self, x):
 ], ids=["pool_first", "hard_coded_batch", "hard_coded_batch_of_the_check"])
 def test_conv_features_mistakes_that_raise_are_explained(wrong, says):
     rejects("conv_features", wrong, says)
+
+
+@pytest.mark.parametrize("wrong, share, says", [
+    (_layers(conv1=(1, 6, 5, {"padding": 2})), 0.5, ["padding", "forward is right"]),
+    (_layers(conv2=(1, 16, 5, {})), 0.5, ["6 input channels", "forward is right"]),
+    (features(lambda self, x: F.relu(self.conv2(_step(self.conv1, x)))), 0.5,
+     ["max-pooling after conv2 is missing", "__init__ is right"]),
+    (type("ConvFeatures", (_layers(conv1=(1, 6, 3, {})),),
+          {"forward": lambda self, x: F.max_pool2d(self.conv2(_step(self.conv1, x)), 2)}), 0.0,
+     ["2 parts of this exercise need fixing", "1. __init__: ", "5 × 5", "2. forward: the relu after conv2"]),
+], ids=["padding_only", "conv2_channels_only", "forward_only", "both"])
+def test_conv_features_init_and_forward_cost_once_each(wrong, share, says):
+    """__init__ and forward are judged on their own (forward with the course's conv1 and conv2 where
+    __init__ made others): one mistake costs its part's half; mistakes in both are named at once."""
+    got, message = credit("conv_features", wrong)
+    assert got == share, message
+    for fragment in says:
+        assert fragment.lower() in message.lower(), message
 
 
 class _Modules(_Layers):

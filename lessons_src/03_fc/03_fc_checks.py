@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from coursekit.checks import (INT_KINDS, Found, close, describe, doing, fail, fmt_shape, judge, kind, register,
-                              where_differs)
+from coursekit.checks import (INT_KINDS, Found, attempt, close, describe, doing, fail, fmt_shape, judge, kind,
+                              part_ran, register, where_differs)
 from coursekit.checks.modules import (KIND, chain, judge_conv_settings, judge_module_kind, judge_params,
                                       layer_forward, load_weights, make_module, max_pool2, random_images,
-                                      random_weights, record_module, relu, sigmoid, softmax, tolerance, weights_of)
+                                      random_weights, record_module, relu, repair_layers, sigmoid, softmax, tolerance, weights_of)
 from coursekit.checks.network import (BATCH_HINTS, CONV_PARAMS, CONV_SHAPE_HINTS,   # shared with lesson 2
                                       judge_conv_part, judge_single)
 
@@ -143,11 +143,15 @@ def net_hidden_inputs(seed: int) -> dict:
 def collect_net(inputs, Net):
     data = {}
     net = make_module(Net, "Net")
-    if not record_module(net, NET_LAYERS, data) or not load_weights(net, weights_of(inputs), data):
+    if not record_module(net, NET_LAYERS, data):
         return data
-    layer_forward(net, inputs["x"], NET_LAYERS, data, "Net()")
-    chain(net, inputs["x"], ("conv1", "relu_pool", "conv2", "relu_pool", "flatten", "fc1", "relu", "fc2", "relu",
-                             "fc3"), data)
+    repair_layers(net, NET_PARAMS, data)     # forward is judged with the course's layers: its own part
+    if not load_weights(net, weights_of(inputs), data):
+        return data
+    with attempt("forward", data):
+        layer_forward(net, inputs["x"], NET_LAYERS, data, "Net()")
+        chain(net, inputs["x"], ("conv1", "relu_pool", "conv2", "relu_pool", "flatten", "fc1", "relu", "fc2",
+                                 "relu", "fc3"), data)
     return data
 
 
@@ -210,9 +214,14 @@ def _logits(before: np.ndarray, after: np.ndarray, what: str) -> None:
 
 
 @judge("fc_net", "fc_net_hidden")
-def judge_net(inputs, found):
+def judge_net_kind(inputs, found):
+    judge_module_kind(found, "Net()", "Net")
+
+
+@judge("fc_net", "fc_net_hidden", part="__init__")
+def judge_net_layers(inputs, found):
+    """__init__: conv1, conv2, fc1, fc2, fc3 with the course's shapes and settings."""
     what = "Net()"
-    judge_module_kind(found, what, "Net")
     judge_params(found, NET_PARAMS, what, NET_SHAPE_HINTS)
     for layer, want in (("conv1", "Conv2d"), ("conv2", "Conv2d"), ("fc1", "Linear"), ("fc2", "Linear"),
                         ("fc3", "Linear")):
@@ -220,6 +229,14 @@ def judge_net(inputs, found):
             fail(f"{what}.{layer} should be an nn.{want}, but it is {KIND(found.get(f'{layer}.kind'))}.")
     judge_conv_settings(found, "conv1")
     judge_conv_settings(found, "conv2")
+
+
+@judge("fc_net", "fc_net_hidden", part="forward")
+def judge_net_forward(inputs, found):
+    """forward, run with the course's layers (``repair_layers``): the conv part, flattening, the ReLUs
+    between fc1, fc2 and fc3, logits out."""
+    part_ran(found, "forward")
+    what = "Net()"
     n = len(inputs["x"])
     out = Found(found, "out", "Net()(x)")
     out.need_kind("Tensor", hint="forward should end with `return` of the logits."

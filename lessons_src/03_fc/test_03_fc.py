@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lesson_harness import accepts, notebook_functions, rejects, unchecked_numbers
+from lesson_harness import accepts, credit, notebook_functions, rejects, unchecked_numbers
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +204,29 @@ def _new_layer(self, x):
         "sequential", "extra_layer"])
 def test_net_mistakes_are_caught(wrong, says):
     rejects("fc_net", wrong, says)
+
+
+def _forward_stub(self, x):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize("wrong, share, says, right", [
+    (net(fc1=(120, 256), fc2=(256, 84)), 0.5, ["swapped"], "forward is right"),
+    (_MisspeltInit, 0.5, ["defines init()"], "forward is right"),
+    (net(lambda self, x: _fc(self, _conv(self, x), act1=_identity)), 0.5, ["relu after fc1"], "__init__ is right"),
+    (net(_forward_stub), 0.5, ["not implemented yet", "stub in _forward_stub"], "__init__ is right"),
+    (net(lambda self, x: _fc(self, _conv(self, x), act1=_identity), fc3=(84, 1)), 0.0,
+     ["2 parts of this exercise need fixing", "1. __init__: net().fc3.weight", "2. forward: the relu after fc1"], ""),
+], ids=["init_only", "misspelt_init_only", "forward_only", "forward_stub", "both"])
+def test_net_init_and_forward_cost_once_each(wrong, share, says, right):
+    """__init__ and forward are judged on their own (forward runs with the course's layers where
+    __init__ made others): a mistake in one costs that part's half of the points, and a cell with
+    mistakes in both names both at once."""
+    got, message = credit("fc_net", wrong)
+    assert got == share, message
+    for fragment in says:
+        assert fragment.lower() in message.lower(), message
+    assert (right in message) if right else ("is right" not in message), message
 
 
 class _Modules(nn.Module):

@@ -24,7 +24,7 @@ def _recipe():
     return config.load().recipe("course")
 
 
-@hidden_judge("train_optimizer_hidden")
+@hidden_judge("train_optimizer_hidden", part="make_optimizer")
 def optimizer_matches_the_recipe(inputs, found):
     recipe = _recipe()
     for key, want in (("lr", recipe.lr), ("momentum", recipe.momentum), ("weight_decay", recipe.weight_decay)):

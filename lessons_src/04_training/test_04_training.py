@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lesson_harness import accepts, notebook_functions, rejects, unchecked_numbers
+from lesson_harness import accepts, credit, notebook_functions, rejects, unchecked_numbers
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +81,29 @@ def test_optimizer_and_criterion_mistakes_are_caught(Net, wrong_criterion, wrong
 ], ids=["positional", "functional", "param_groups"])
 def test_optimizer_and_criterion_variants_pass(Net, valid_criterion, valid_optimizer):
     accepts("train_optimizer", valid_criterion, valid_optimizer, Net)
+
+
+def _stub(*args):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize("make_criterion, make_optimizer, share, says", [
+    (lambda: nn.MSELoss(), optimizer, 0.5, ["class labels", "make_optimizer is right"]),
+    (criterion, lambda net: torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9), 0.5,
+     ["0.01 is 10 times larger", "make_criterion is right"]),
+    (_stub, optimizer, 0.5, ["not implemented yet: calling make_criterion()", "make_optimizer is right"]),
+    (SoftmaxThenCrossEntropy, lambda net: torch.optim.SGD(net.parameters(), lr=0.001), 0.0,
+     ["2 parts of this exercise need fixing", "1. make_criterion: ", "softmax before", "2. make_optimizer: ",
+      "momentum defaults to 0"]),
+    (_stub, _stub, 0.0, ["not implemented yet: calling make_criterion()"]),
+], ids=["criterion_only", "optimizer_only", "criterion_not_started", "both", "neither_started"])
+def test_criterion_and_optimizer_cost_once_each(Net, make_criterion, make_optimizer, share, says):
+    """make_criterion and make_optimizer are judged on their own, each half of the cell: one wrong
+    or unfinished function costs its half, and two wrong ones are named at once."""
+    got, message = credit("train_optimizer", make_criterion, make_optimizer, Net)
+    assert got == share, message
+    for fragment in says:
+        assert fragment.lower() in message.lower(), message
 
 
 # --- (b) train_step ------------------------------------------------------------------

@@ -363,6 +363,47 @@ def test_judge_uses_the_graders_seed_and_survives_forged_data(tmp_path):
     assert judge.judge_check("data_normalize", tmp_path / "e.npz", seed=5).reason.startswith("malformed data")
 
 
+def test_a_cell_earns_the_share_of_its_parts_that_pass_on_the_graders_inputs(tmp_path):
+    """Lesson 3's Net with a right forward and a wrong fc2 (84 -> 80): fc_net's __init__ part fails,
+    its forward part passes, public and hidden: half of the cell's 5 points. Both parts wrong: 0."""
+    from types import SimpleNamespace
+
+    import torch.nn.functional as F
+    from torch import nn
+    from coursekit import checks
+
+    class WrongFc2(nn.Module):
+        def __init__(self, fc2=80, relu=True):
+            super().__init__()
+            self.conv1, self.conv2 = nn.Conv2d(1, 6, 5), nn.Conv2d(6, 16, 5)
+            self.fc1, self.fc2, self.fc3 = nn.Linear(256, 120), nn.Linear(120, fc2), nn.Linear(fc2, 10)
+            self.relu = relu
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.conv2(F.max_pool2d(F.relu(self.conv1(x)), 2))), 2).flatten(1)
+            x = F.relu(self.fc1(x)) if self.relu else self.fc1(x)
+            return self.fc3(F.relu(self.fc2(x)))
+
+    class Both(WrongFc2):
+        def __init__(self):
+            super().__init__(relu=False)
+
+    cell = plan.GradedCell("fc_net", "test", 5.0, ["fc_net", "fc_net_hidden"])
+    seed = 4242
+    for net, points in ((WrongFc2, 2.5), (Both, 0.0)):
+        paths = {cid: _npz(tmp_path, f"{net.__name__}-{cid}", checks.collect(cid, net, seed=seed))
+                 for cid in cell.check_ids}
+        report = SimpleNamespace(collected=paths, cells=[], status="ok", reason="", rejected={})
+        v = judge._judge_test_cell(cell, [judge.RunInfo(1, report, {"fc_net": 3}, {})], seed)
+        assert v.points == points and v.status == "failed", v
+        assert "fc2.weight should have shape (84, 120)" in v.message
+        if points:
+            assert v.reason == "wrong answer in __init__ (partial credit)"
+            assert v.checks[0].as_dict()["failed_parts"] == ["__init__"]
+        else:
+            assert "2. forward: the ReLU after fc1 is missing" in v.message
+
+
 def test_result_files_are_never_half_written(tmp_path, monkeypatch):
     target = tmp_path / "results" / "alice" / "01_data.json"
     report.write_json_atomic(target, {"status": "graded", "cells": [], "points": 1})

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from coursekit.checks import HIDDEN_SUFFIX, REGISTRY, collect, get, judge_data
+from coursekit.checks import verdict as judge_verdict
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,6 +63,18 @@ def accepts(grade_id: str, *objects) -> None:
     for cid in _cell_checks(grade_id):
         message = verdict(cid, *objects)
         assert message is None, f"a valid implementation failed {cid}:\n{message}"
+
+
+def credit(grade_id: str, *objects) -> tuple:
+    """(share of the cell's points, message) for these objects, as the grader gives them: the
+    smallest share over the cell's public and hidden checks; the message is the public check's
+    (or the hidden one's, where the public passes)."""
+    shares, messages = [], []
+    for cid in _cell_checks(grade_id):
+        said = judge_verdict(cid, collect(cid, *objects))
+        shares.append(said.fraction)
+        messages.append(said.message)
+    return min(shares), next((m for m in messages if m), None)
 
 
 BLOCKER = textwrap.dedent('''

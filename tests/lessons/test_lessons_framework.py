@@ -355,3 +355,96 @@ def test_a_number_of_someone_elses_run_is_caught():
     assert unchecked_numbers(old, {"96%": lambda: False, "a few seconds": "x", "92 and 93%": "x",
                                    "one time in 13": "x", "7 points": "x", "72 to 75%": "x"}) == [
         "'96%: It takes a few seconds and reaches about **96%** on the test set': the claim does not hold on the reference"]
+
+
+# --- parts of an exercise: every failing part at once, partial credit -------------------------
+
+@pytest.fixture()
+def parted_check():
+    """A throwaway check with a whole-exercise gate, two parts (one with a hidden judge of its own)
+    and a whole-exercise hidden judge; the student gives two functions, one per part."""
+    from coursekit.checks import attempt, fail, hidden_judge, judge, part_ran, register
+    from coursekit.checks import registry
+
+    def collect(inputs, first, second):
+        data = {"kind_ok": callable(first)}
+        with attempt("first", data):
+            data["a"] = float(first(2.0))
+        with attempt("second", data):
+            data["b"] = float(second(2.0))
+        return data
+
+    for cid in ("zz_parts", "zz_parts_hidden"):
+        register(cid, inputs=lambda seed: {"x": 2.0})(collect)
+
+    @judge("zz_parts", "zz_parts_hidden")
+    def gate(inputs, found):
+        if not found["kind_ok"]:
+            fail("first is not a function")
+
+    @judge("zz_parts", "zz_parts_hidden", part="first")
+    def judge_first(inputs, found):
+        part_ran(found, "first")
+        if found["a"] != 4.0:
+            fail(f"first(2) gave {found['a']:g}, not 4")
+
+    @judge("zz_parts", "zz_parts_hidden", part="second")
+    def judge_second(inputs, found):
+        part_ran(found, "second")
+        if found["b"] != 8.0:
+            fail(f"second(2) gave {found['b']:g}, not 8")
+
+    whole_calls = []
+
+    @hidden_judge("zz_parts_hidden")
+    def whole(inputs, found):
+        whole_calls.append(1)
+
+    module = REGISTRY["zz_parts_hidden"].module
+    registry._loaded_hidden[module] = True          # no entry point attaches these: they are attached here
+    yield whole_calls
+    for cid in ("zz_parts", "zz_parts_hidden"):
+        REGISTRY.pop(cid)
+    registry._loaded_hidden.pop(module, None)
+
+
+def test_every_failing_part_is_named_at_once_and_earns_its_share(parted_check):
+    from coursekit.checks import collect, verdict
+
+    def square(x): return x * x
+    def cube(x): return x ** 3
+    def stub(x): raise NotImplementedError()
+    def broken(x): return {}["oops"]
+
+    said = verdict("zz_parts", collect("zz_parts", square, cube))
+    assert said.message is None and said.fraction == 1 and said.parts == ["first", "second"]
+
+    said = verdict("zz_parts", collect("zz_parts", square, square))
+    assert said.fraction == 0.5 and said.failed == ["second"]
+    assert said.message == "second(2) gave 4, not 8\n(first is right: only the above needs fixing.)"
+
+    said = verdict("zz_parts", collect("zz_parts", cube, square))
+    assert said.fraction == 0
+    assert said.message.splitlines() == ["2 parts of this exercise need fixing (first and second):",
+                                         "1. first: first(2) gave 8, not 4", "2. second: second(2) gave 4, not 8"]
+
+    said = verdict("zz_parts", collect("zz_parts", square, broken))     # a part's code raising costs that part
+    assert said.fraction == 0.5 and "KeyError: 'oops'" in said.message and "in broken" in said.message
+
+    found = collect("zz_parts", stub, stub)        # nothing started: the whole exercise is not implemented
+    assert found["__status__"] == "not_implemented"
+    assert verdict("zz_parts", found).fraction == 0
+    assert verdict("zz_parts", collect("zz_parts", stub, cube)).message.startswith("not implemented yet")
+
+    said = verdict("zz_parts", collect("zz_parts", 3, cube))              # the gate fails: nothing else runs
+    assert said.fraction == 0 and said.message == "first is not a function" and said.failed == [""]
+
+
+def test_a_whole_exercise_judge_after_a_failed_part_is_skipped(parted_check):
+    from coursekit.checks import collect, verdict
+
+    whole_calls = parted_check
+    assert verdict("zz_parts_hidden", collect("zz_parts_hidden", lambda x: x * x, lambda x: 0.0)).fraction == 0.5
+    assert whole_calls == []
+    assert verdict("zz_parts_hidden", collect("zz_parts_hidden", lambda x: x * x, lambda x: x ** 3)).fraction == 1
+    assert whole_calls == [1]

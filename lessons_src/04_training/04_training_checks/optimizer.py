@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from coursekit.checks import Found, doing, fail, fmt_shape, judge, kind, register
+from coursekit.checks import Found, attempt, doing, fail, fmt_shape, judge, kind, part_ran, register
 from coursekit.checks.training import record_number
 from .common import LR, MOMENTUM, cross_entropy, log_softmax
 
@@ -26,9 +26,21 @@ def optimizer_inputs(seed: int) -> dict:
                   "wants targets shaped like the outputs, which class labels are not."),
                  (r"parameters|iterable|params", "the optimizer needs the network's parameters: net.parameters().")])
 def collect_optimizer(inputs, make_criterion, make_optimizer, Net):
+    data = {}
+    with attempt("make_criterion", data):      # each function is judged on its own (partial credit)
+        _collect_criterion(inputs, make_criterion, data)
+    with attempt("make_optimizer", data):
+        _collect_sgd(inputs, make_optimizer, Net, data)
+    return data
+
+
+register("train_optimizer_hidden", inputs=optimizer_inputs, seed=1)(collect_optimizer)
+
+
+def _collect_criterion(inputs, make_criterion, data: dict) -> None:
+    """criterion = make_criterion(); its loss (and gradient) on (6, 10) logits and (6,) labels."""
     import torch
 
-    data = {}
     doing("calling make_criterion()")
     criterion = make_criterion()
     data["crit.kind"] = kind(criterion)
@@ -44,6 +56,12 @@ def collect_optimizer(inputs, make_criterion, make_optimizer, Net):
             out.backward()
             if logits.grad is not None:
                 data["crit.grad"] = logits.grad.numpy().copy()
+
+
+def _collect_sgd(inputs, make_optimizer, Net, data: dict) -> None:
+    """optimizer = make_optimizer(net) on a seeded Net(): its param groups' settings and parameters."""
+    import torch
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(inputs["seed"]))
         net = Net()
@@ -61,20 +79,12 @@ def collect_optimizer(inputs, make_criterion, make_optimizer, Net):
         data["opt.missing"] = np.array([n for n, p in net.named_parameters() if id(p) not in set(ids)], dtype=str)
         data["opt.extra"] = len(set(ids) - mine)
         data["opt.duplicates"] = len(ids) - len(set(ids))
-    return data
 
 
-register("train_optimizer_hidden", inputs=optimizer_inputs, seed=1)(collect_optimizer)
-
-
-@judge("train_optimizer", "train_optimizer_hidden")
-def judge_optimizer(inputs, found):
-    _judge_criterion(inputs, found)
-    _judge_sgd(found)
-
-
-def _judge_criterion(inputs, found) -> None:
+@judge("train_optimizer", "train_optimizer_hidden", part="make_criterion")
+def judge_criterion(inputs, found) -> None:
     """make_criterion(): an instance whose loss on (6, 10) logits is their mean cross-entropy, a () tensor."""
+    part_ran(found, "make_criterion")
     logits, labels = inputs["logits"], inputs["labels"]
     if found["crit.is_class"]:
         fail(f"make_criterion() returned the class {found['crit.kind'] if found['crit.kind'] != 'type' else ''} "
@@ -121,8 +131,10 @@ def _judge_criterion(inputs, found) -> None:
              "use nn.CrossEntropyLoss with its defaults: it takes (B, 10) logits and (B,) labels.")
 
 
-def _judge_sgd(found) -> None:
+@judge("train_optimizer", "train_optimizer_hidden", part="make_optimizer")
+def judge_sgd(inputs, found) -> None:
     """make_optimizer(net): torch.optim.SGD over all of net's parameters, once, with the recipe's settings."""
+    part_ran(found, "make_optimizer")
     if found["opt.is_class"]:
         fail("make_optimizer(net) returned the optimizer class itself, not an optimizer.",
              "create the optimizer: call the class with net's parameters, the learning rate and the momentum.")
