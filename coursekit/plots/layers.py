@@ -8,16 +8,21 @@ import numpy as np
 from ._arrays import _np
 
 
-def show_kernels(weight, *, title: str = "Convolution kernels", max_kernels: int = 32) -> None:
+def show_kernels(weight, *, title: str = "Convolution kernels", max_kernels: int = 32,
+                 own_scale: bool = False) -> None:
     """Draw convolution kernels.
 
     weight: (C_out, C_in, k, k), e.g. ``conv.weight``; each output channel's kernel for
         the first input channel is drawn (blue negative, red positive, 0 white).
+    own_scale: scale each kernel to its own largest weight (its pattern shows even when
+        another kernel's weights are much larger); by default all share one scale.
     """
     w = _np(weight)
     if w.ndim != 4:
         raise ValueError(f"expected a weight of shape (C_out, C_in, k, k), got {w.shape}")
     w = w[:max_kernels, 0]                                # (K, k, k)
+    if own_scale:
+        w = w / np.maximum(np.abs(w).max(axis=(1, 2), keepdims=True), 1e-12)
     lim = float(np.abs(w).max()) or 1.0
     ncols = min(8, len(w))
     nrows = math.ceil(len(w) / ncols)

@@ -55,7 +55,7 @@ torch.manual_seed(0)  # the same "random" weights every time you run the noteboo
 
 from coursekit.checks import check
 from coursekit.data import load_digits
-from coursekit.plots import show_feature_maps, show_kernel_on_image, show_kernels
+from coursekit.plots import show_data_flow, show_feature_maps, show_kernel_on_image, show_kernels
 
 # %% [markdown]
 # ## 1. A kernel on a digit
@@ -415,6 +415,14 @@ show_feature_maps(out[0], title="After conv2 (still random) + ReLU + pooling: wh
 # a corner, a crossing) in one of 16 regions of the digit. These 16 × 4 × 4 = 256 numbers are all
 # that the rest of the network gets to see.
 #
+# The whole convolutional part at a glance: the same digit through your `ConvFeatures`, as your
+# `forward` computes it, with the shape after every layer. Between the layers, the figure names
+# what your code did to the numbers (it checks for ReLU and pooling by their effect).
+
+# %%
+show_data_flow(features, x[0])
+
+# %% [markdown]
 # ## Summary
 #
 # - A kernel slides over the image; each output pixel is the sum of the window times the kernel

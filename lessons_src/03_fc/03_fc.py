@@ -52,7 +52,7 @@ torch.manual_seed(0)  # the same "random" weights every time you run the noteboo
 
 from coursekit.checks import check
 from coursekit.data import load_digits
-from coursekit.plots import show_bars, show_flatten
+from coursekit.plots import show_bars, show_data_flow, show_flatten
 
 # %% [markdown]
 # Lesson 2's answer, the convolutional part, is given here (you can't edit this cell):
@@ -298,6 +298,15 @@ print("guesses:", logits.argmax(dim=1).tolist())
 print("labels: ", labels[:8].tolist())
 show_bars(logits[0], torch.softmax(logits[0], dim=0),
           names=[f"logits for a {labels[0]} (untrained)", "softmax of them"], xlabel="digit")
+
+# %% [markdown]
+# The whole network at a glance: the first digit through your `Net`, as your `forward` computes
+# it, with the shape after every layer, from the image, `1 × 28 × 28`, to the ten scores. Feature
+# maps are drawn as grids of their channels, vectors as columns (blue negative, red positive);
+# the figure names what your code did between two layers by its effect on the numbers.
+
+# %%
+show_data_flow(net, batch[:1])
 
 # %% [markdown]
 # ## 5. How many parameters?

@@ -55,7 +55,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from coursekit.checks import check
 from coursekit.data import load_digits
-from coursekit.plots import show_confusion, show_digits, show_loss_curve, show_probabilities
+from coursekit.plots import (show_confusion, show_data_flow, show_digits, show_feature_maps, show_kernels,
+                             show_loss_curve, show_probabilities)
 from coursekit.progress import progress
 
 torch.manual_seed(0)      # the same "random" weights and shuffles every time you run the notebook
@@ -358,6 +359,43 @@ with torch.no_grad():
                        title="The most confident mistakes (the true label is above each digit)")
 
 # %% [markdown]
+# ## 5. What your network learned to see
+#
+# In lesson 2 you put hand-made kernels into `conv1`: edges, diagonals, a spot, a blur. Training
+# found kernels of its own. Below are your network's six `conv1` kernels before training (the
+# random start: `torch.manual_seed(0)` and `Net()` again, as the training cell began) and after
+# it, each kernel on its own colour scale so that its pattern shows. Then what the trained kernels
+# make of one test digit, and the digit's way through the whole network.
+#
+# Compare the two rows kernel by kernel. Training does not start over: it nudges the random
+# weights, so traces of the start often remain. Look for lesson 2's patterns in the trained ones:
+# a light side next to a dark one is an edge detector at that angle, a light stripe a bar. The
+# printed line measures how rough the kernels are (how much neighbouring weights differ) before
+# and after, in your run.
+
+# %%
+def roughness(weight):
+    """Mean jump between neighbouring weights of the kernels, relative to their mean size.
+    weight: (C_out, 1, k, k)."""
+    w = weight.detach()[:, 0]                                      # (C_out, k, k)
+    jumps = (w[:, 1:] - w[:, :-1]).abs().mean() + (w[:, :, 1:] - w[:, :, :-1]).abs().mean()
+    return float(jumps / 2 / w.abs().mean())
+
+
+torch.manual_seed(0)
+untrained = Net()                                                  # the weights training started from
+show_kernels(untrained.conv1.weight, own_scale=True,
+             title="conv1 before training: random kernels (each on its own scale; red +, blue −)")
+show_kernels(net.conv1.weight, own_scale=True, title="conv1 after training: your network's own kernels")
+print(f"In your run: neighbouring kernel weights differ by {roughness(untrained.conv1.weight):.2f} of a "
+      f"weight's size before training, {roughness(net.conv1.weight):.2f} after (smaller: smoother kernels).")
+digit = x_test[:1]                                                 # (1, 1, 28, 28)
+with torch.no_grad():
+    maps = F.relu(net.conv1(digit))                                # (1, 6, 24, 24)
+show_feature_maps(maps[0], title=f"Trained conv1 + ReLU on a test {int(y_test[0])}: what each kernel found")
+show_data_flow(net, digit)
+
+# %% [markdown]
 # ## Summary
 #
 # - The prediction is the **argmax over dimension 1** (the classes) of the `(N, 10)` scores;
@@ -369,6 +407,8 @@ with torch.no_grad():
 #   seen.
 # - The **confusion matrix** (rows: true digit, columns: prediction) shows which digits are
 #   confused; the misclassified images show why.
+# - Training nudges `conv1`'s random kernels towards patterns of its own; the trained kernels and
+#   their feature maps show what the first layer looks for.
 #
 # Next lesson: per-digit accuracy, digits that are shifted a little, and what it means to deploy a
 # model like this one.

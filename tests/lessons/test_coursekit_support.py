@@ -208,3 +208,47 @@ def test_probability_charts_can_share_an_axis_so_that_flat_looks_flat(tmp_path):
     own = [ax.get_ylim()[1] for ax in plt.gcf().axes]
     assert own[1] < 0.2 < own[0]
     plt.close("all")
+
+
+def _course_net(relu_after_conv1=True, pool=torch.nn.functional.max_pool2d):
+    import torch.nn.functional as F
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = nn.Conv2d(1, 6, 5), nn.Conv2d(6, 16, 5)
+            self.fc1, self.fc2, self.fc3 = nn.Linear(256, 120), nn.Linear(120, 84), nn.Linear(84, 10)
+
+        def forward(self, x):
+            x = self.conv1(x)
+            x = pool(F.relu(x) if relu_after_conv1 else x, 2)
+            x = torch.flatten(pool(F.relu(self.conv2(x)), 2), 1)
+            return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+    torch.manual_seed(0)
+    return Net()
+
+
+def test_the_data_flow_shows_every_layer_as_the_students_forward_computes_it(capsys):
+    """Lesson 2 and 3's figure: the stages and shapes of one digit through the network, the steps
+    between layers named by their effect (a missing ReLU or an average pool shows as such)."""
+    x = torch.rand(1, 1, 28, 28)
+    stages = [(name, a.shape) for name, a in plots.trace_layers(_course_net(), x)]
+    assert stages == [("input", (1, 28, 28)), ("conv1", (6, 24, 24)), ("ReLU + max-pool", (6, 12, 12)),
+                      ("conv2", (16, 8, 8)), ("ReLU + max-pool + flatten", (256,)), ("fc1", (120,)),
+                      ("ReLU → fc2", (84,)), ("ReLU → fc3", (10,))]
+    names = [name for name, _ in plots.trace_layers(_course_net(relu_after_conv1=False), x)]
+    assert names[2] == "max-pool"
+    names = [name for name, _ in plots.trace_layers(_course_net(pool=torch.nn.functional.avg_pool2d), x)]
+    assert names[2] == "ReLU + average pool" and names[4] == "ReLU + average pool + flatten"
+    plt.close("all")
+    plots.show_data_flow(_course_net(), x[0])
+    axes = plt.gcf().axes
+    assert [ax.get_xlabel() for ax in axes] == ["1 × 28 × 28", "6 × 24 × 24", "6 × 12 × 12", "16 × 8 × 8", "256",
+                                                "120", "84", "10"]
+    plt.close("all")
+    broken = torch.nn.Linear(3, 2)                               # cannot take an image: one line, no figure
+    plots.show_data_flow(broken, x)
+    out = capsys.readouterr().out
+    assert out.startswith("show_data_flow: your network could not take one image") and out.count("\n") == 1
+    assert not plt.get_fignums()
