@@ -84,7 +84,8 @@ def show_pixel_histogram(*arrays, names: Sequence[str] = (), bins: int = 64,
 def show_stack(images, *, count: int = 4, title: str = "") -> None:
     """Draw the first ``count`` images as a stack of cards, labelled with the array's axes.
 
-    images: (N, 28, 28) or (N, 1, 28, 28); the picture shows what each axis counts.
+    images: (N, 28, 28) or (N, 1, 28, 28); the picture shows what each axis counts, each axis
+        numbered from 0 as ``images.shape`` lists them (row and column are axes 1 and 2, or 2 and 3).
     """
     a = _np(images)
     imgs = _as_images(a)[:count]
@@ -97,9 +98,10 @@ def show_stack(images, *, count: int = 4, title: str = "") -> None:
                                    zorder=len(imgs) - i + 0.5))
     last = (len(imgs) - 1) * step
     ax.annotate("", xy=(last + 31, 27 - last), xytext=(31, 27), arrowprops=dict(arrowstyle="->", color="tab:blue"))
+    row, col = a.ndim - 2, a.ndim - 1                     # counted from 0, as a.shape lists them
     ax.text(last + 33, 24 - last, f"axis 0: image\n(N = {a.shape[0]})", color="tab:blue", fontsize=9, va="top")
-    ax.text(0, 30, "axis -1: column (28)", fontsize=9)
-    ax.text(-4, 2, "axis -2: row (28)", rotation=90, fontsize=9)
+    ax.text(0, 30, f"axis {col}: column ({a.shape[col]})", fontsize=9)
+    ax.text(-4, 2, f"axis {row}: row ({a.shape[row]})", rotation=90, fontsize=9)
     if a.ndim == 4:
         ax.text(0, 36, f"axis 1: channel (C = {a.shape[1]}, grayscale)", fontsize=9, color="tab:orange")
     shape = "(" + ", ".join(str(s) for s in a.shape) + ")"

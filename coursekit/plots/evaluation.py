@@ -102,34 +102,48 @@ def show_bars(*series, labels=None, names: Sequence[str] = (), title: str = "", 
 
 
 def show_accuracy_bars(accuracies, names=None, *, reference=None, reference_label: str = "overall",
-                       title: str = "Accuracy", xlabel: str = "") -> None:
+                       title: str = "Accuracy", xlabel: str = "", errors: bool = False) -> None:
     """Bar chart of accuracies (fractions in [0, 1]), each bar labelled in percent.
 
     accuracies: (K,) floats in [0, 1]; NaN means "no data" and is drawn as an empty slot saying so
     names: K captions (default 0, 1, ..., K-1: the digits)
     reference: optional accuracy drawn as a dashed line across the chart (e.g. the overall accuracy),
         named ``reference_label`` in the legend
-    The bars are coloured from red (0%) through yellow (50%) to green (100%), as in ``show_accuracy_grid``.
+    errors: draw the error rates, 1 − accuracy, on an axis from 0 to just above the largest, so
+        that a digit misread 4 times as often has a bar 4 times as high (on a 0-100% accuracy axis
+        all bars of a good model look alike)
+    The bars are coloured from red (0% right) through yellow (50%) to green (100%), as in
+    ``show_accuracy_grid``; with ``errors``, from green (no errors) to red (the most errors shown).
     """
     a = _np(accuracies).astype(np.float64).ravel()
     ticks = [str(t) for t in (names if names is not None else range(len(a)))]
     long_ticks = max(map(len, ticks), default=0) > 8
     fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(a) + 1.5), 3.6))
     cmap = plt.get_cmap("RdYlGn")
-    heights = np.nan_to_num(a, nan=0.0)
-    bars = ax.bar(range(len(a)), heights, color=[cmap(float(np.clip(v, 0, 1))) for v in heights],
-                  edgecolor="black", linewidth=0.4)
-    ax.bar_label(bars, labels=["no data" if np.isnan(v) else f"{100 * v:.1f}%" for v in a], fontsize=8)
+    values = 1 - a if errors else a
+    heights = np.nan_to_num(values, nan=0.0)
+    top = float(np.nanmax(values)) if errors and np.isfinite(values).any() else 1.0
+    if errors and reference is not None:
+        top = max(top, 1 - float(reference))
+    top = top or 1.0
+    colours = [cmap(float(np.clip(1 - v / top if errors else v, 0, 1))) for v in heights]
+    bars = ax.bar(range(len(a)), heights, color=colours, edgecolor="black", linewidth=0.4)
+    ax.bar_label(bars, labels=["no data" if np.isnan(v) else f"{100 * v:.1f}%" for v in values], fontsize=8)
     if reference is not None:
-        ax.axhline(float(reference), color="black", ls="--", lw=1,
-                   label=f"{reference_label}: {100 * float(reference):.1f}%")
-        ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+        line = 1 - float(reference) if errors else float(reference)
+        ax.axhline(line, color="black", ls="--", lw=1, label=f"{reference_label}: {100 * line:.1f}%")
+        ax.legend(loc="upper right" if errors else "lower right", fontsize=8, framealpha=0.9)
     ax.set_xticks(range(len(a)))
     ax.set_xticklabels(ticks, fontsize=8, rotation=20 if long_ticks else 0, ha="right" if long_ticks else "center")
-    ax.set_ylim(0, 1.1)
-    ax.set_yticks(np.linspace(0, 1, 6))
-    ax.set_yticklabels([f"{int(round(100 * t))}%" for t in np.linspace(0, 1, 6)])
-    ax.set_ylabel("accuracy")
+    if errors:
+        ax.set_ylim(0, 1.2 * top)
+        yticks = [t for t in ax.get_yticks() if 0 <= t <= 1.2 * top]
+    else:
+        ax.set_ylim(0, 1.1)
+        yticks = np.linspace(0, 1, 6)
+    ax.set_yticks(yticks)
+    ax.set_yticklabels([f"{100 * t:.{0 if not errors or top > 0.05 else 1}f}%" for t in yticks])
+    ax.set_ylabel("error rate (misread)" if errors else "accuracy")
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)

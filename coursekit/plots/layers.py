@@ -114,14 +114,14 @@ def show_flatten(maps, vector, *, title: str = "Flattening: (C, H, W) feature ma
     lo, hi = float(min(m.min(), v.min())), float(max(m.max(), v.max()))
     from matplotlib.patches import ConnectionPatch
 
-    width = min(0.8 * c + 1, 14)
-    fig = plt.figure(figsize=(width, 0.8 * width / c + 2.0))
-    grid = fig.add_gridspec(2, c, height_ratios=[1, 0.6], hspace=0.6, left=0.04, right=0.98, bottom=0.2, top=0.8)
+    width = min(0.7 * c + 1.5, 11)                      # wide enough, not so wide that a notebook shrinks the text
+    fig = plt.figure(figsize=(width, 0.9 * width / c + 2.4))
+    grid = fig.add_gridspec(2, c, height_ratios=[1, 0.6], hspace=0.7, left=0.03, right=0.9, bottom=0.22, top=0.8)
     tops = []
     for i in range(c):
         ax = fig.add_subplot(grid[0, i])
-        ax.imshow(m[i], cmap="viridis", vmin=lo, vmax=hi)
-        ax.set_title(f"ch {i}", fontsize=7)
+        image = ax.imshow(m[i], cmap="viridis", vmin=lo, vmax=hi)
+        ax.set_title(f"ch {i}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
         tops.append(ax)
@@ -135,10 +135,13 @@ def show_flatten(maps, vector, *, title: str = "Flattening: (C, H, W) feature ma
         fig.add_artist(ConnectionPatch(xyA=((w - 1) / 2, h - 0.5), coordsA=top.transData,
                                        xyB=(i * h * w + (h * w - 1) / 2, 1), coordsB=ax.transData,
                                        color="tab:gray", lw=0.8))
-    ticks = [i * h * w for i in range(c)] + [len(v) - 1]
+    ticks = [i * h * w for i in range(0, c, 2 if c > 8 else 1)] + [len(v) - 1]
     ax.set_xticks(ticks)
-    ax.tick_params(labelsize=7)
+    ax.tick_params(labelsize=9)
     ax.set_xlabel(f"position in the flattened vector ({len(v)} numbers): channel 0's {h * w} values row by row, "
-                  f"then channel 1's, ...", fontsize=8)
-    fig.suptitle(title, fontsize=10)
+                  f"then channel 1's, ...", fontsize=10)
+    bar = fig.colorbar(image, cax=fig.add_axes((0.925, 0.22, 0.015, 0.58)))   # one scale: maps and vector
+    bar.ax.tick_params(labelsize=9)
+    bar.set_label("value", fontsize=10)
+    fig.suptitle(title, fontsize=12)
     plt.show()

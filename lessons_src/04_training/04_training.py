@@ -274,18 +274,48 @@ check("train_step_hidden", train_step, Net)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# A quick sanity check: train on one and the same mini-batch over and over. A network that learns
-# at all should drive the loss of that one batch down, step after step (it is memorizing these 4
-# images, which is not the goal, but it shows that the loop works):
+# A quick sanity check: train on one and the same mini-batch over and over. A working `train_step`
+# drives the loss of that one batch to nearly 0: the network memorizes these 4 images (not the
+# goal of training, but it shows that the loop works). The check uses its own optimizer with a
+# larger learning rate, 0.01, so that 100 steps are enough.
+#
+# Beware: "the loss goes down" alone proves little. A `train_step` that forgets `zero_grad()` makes
+# the loss drop *faster* at first (the gradients add up into ever larger steps), then climb far
+# above where it started. So look at the whole curve: down to nearly 0, and staying there.
+
+# %% nbgrader={"grade": false, "grade_id": "train_memorize_tool", "locked": true, "schema_version": 3, "solution": false}
+def memorize_one_batch(train_step, net, x, y, steps=100, lr=0.01):
+    """Train net on the one mini-batch (x, y), steps times, with train_step and an SGD of its own
+    (learning rate lr, momentum 0.9); print the loss every 20 steps and what the losses say.
+
+    x: (B, 1, 28, 28) float32, y: (B,) int64
+    returns: the losses, a list of steps floats
+    """
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+    criterion = nn.CrossEntropyLoss()
+    losses = [train_step(net, optimizer, criterion, x, y) for _ in range(steps)]
+    for i in range(19, steps, 20):
+        print(f"step {i + 1:3d}: loss {losses[i]:.3f}")
+    first, last, top = losses[0], losses[-1], max(losses)
+    if not np.isfinite(top) or top > 3 * first:
+        print(f"✘ The loss climbed far above its start ({first:.3f}), up to {top:.3g}: the steps grow out of "
+              f"control. Most often the gradients add up from step to step: does train_step call "
+              f"optimizer.zero_grad() every time, before loss.backward()?")
+    elif abs(last - first) < 0.01:
+        print(f"✘ The loss did not move ({first:.3f} → {last:.3f}): the weights did not change. Does "
+              f"train_step call optimizer.step() after loss.backward()?")
+    elif last < 0.05:
+        print(f"✔ The loss fell from {first:.3f} to {last:.3f}: your train_step learns.")
+    else:
+        print(f"✘ The loss only fell from {first:.3f} to {last:.3f} in {steps} steps; a working train_step "
+              f"gets it to nearly 0. Compare it with the five moves above.")
+    return losses
+
 
 # %%
 torch.manual_seed(0)
-net = Net()
-optimizer, criterion = make_optimizer(net), make_criterion()
-for i in range(1, 101):
-    loss = train_step(net, optimizer, criterion, x_batch, y_batch)
-    if i % 20 == 0:
-        print(f"step {i:3d}: loss {loss:.3f}")
+losses = memorize_one_batch(train_step, Net(), x_batch, y_batch)
+show_loss_curve(losses, title="Memorizing one mini-batch: the loss of the same 4 images, step by step")
 
 
 # %% [markdown]

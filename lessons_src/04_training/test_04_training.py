@@ -284,6 +284,32 @@ def test_train_step_variants_pass(Net, valid):
     accepts("train_step", valid, Net)
 
 
+def _one_batch(start: int):
+    from coursekit.data import load_digits
+
+    images, labels = load_digits("train")
+    return (torch.from_numpy(images[start:start + 4, None].astype(np.float32) / 255),
+            torch.from_numpy(labels[start:start + 4].astype(np.int64)))
+
+
+@pytest.mark.parametrize("seed, start", [(0, 0), (1, 100), (2, 2000)])
+def test_memorizing_one_batch_tells_a_working_step_from_the_usual_bugs(solution, capsys, seed, start):
+    """The sanity check after exercise (b): with the master's train_step the loss of one batch falls
+    to nearly 0 in 100 steps (on other seeds and batches too, as the text claims); without
+    zero_grad it climbs far above its start (the old 100-step check, at lr 0.001, made that bug look
+    better than correct code); with the step before backward it does not move."""
+    memorize, Net = solution["memorize_one_batch"], solution["Net"]
+    x, y = _one_batch(start)
+    for train_step, says in ((solution["train_step"], "✔ The loss fell"), (no_zero_grad, "✘ The loss climbed"),
+                             (step_before_backward, "✘ The loss did not move"), (no_step, "✘ The loss did not move")):
+        torch.manual_seed(seed)
+        losses = memorize(train_step, Net(), x, y)
+        verdict = capsys.readouterr().out.strip().splitlines()[-1]
+        assert verdict.startswith(says), (train_step.__name__, verdict)
+        if train_step is solution["train_step"]:
+            assert losses[-1] < 0.05 and max(losses) <= losses[0] * 1.5
+
+
 # --- (c) train_epoch -----------------------------------------------------------------
 
 def _step(net, optimizer, criterion, x, y):

@@ -196,13 +196,16 @@ check("ethics_per_class_hidden", per_class_accuracy)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# Now our model, digit by digit. The dashed line is the overall accuracy; the colours go from red
-# (0%) through yellow (50%) to green (100%).
+# Now our model, digit by digit. With every digit's accuracy high, bars of accuracy on an axis
+# from 0 to 1 all look alike; so the chart shows each digit's **error rate**, the share of its test images
+# that are misread (1 − its accuracy), on an axis that starts at 0: a digit misread four times as
+# often has a bar four times as high. The dashed line is the overall error rate; the colours go
+# from green (the fewest errors) to red (the most).
 
 # %%
 per_digit = per_class_accuracy(test_labels, test_pred)
-show_accuracy_bars(per_digit, reference=overall, title="Accuracy on each digit of the test set",
-                   xlabel="true digit")
+show_accuracy_bars(per_digit, reference=overall, errors=True, xlabel="true digit",
+                   title="How often each digit of the test set is misread (error rate)")
 worst, best = int(np.nanargmin(per_digit)), int(np.nanargmax(per_digit))
 missed = (test_labels == worst) & (test_pred != worst)
 print(f"In your run: worst digit {worst}, {per_digit[worst]:.1%} right ({one_time_in(per_digit[worst])}); "
@@ -217,8 +220,8 @@ show_digits(test_images[missed], test_labels[missed], test_pred[missed], max_ima
 
 
 # %% [markdown]
-# Are the errors spread evenly in your run? All the bars may look high, so compare the *errors*,
-# as the cell does: how often is your worst digit misread, against your best? Then look at the
+# Are the errors spread evenly in your run? Compare the tallest bar with the shortest, as the cell
+# does: how often is your worst digit misread, against your best? Then look at the
 # misread digits: how many are unusual ways of writing that digit (a small or open loop, a long
 # straight tail, a slant), and how many would puzzle a person?
 #

@@ -252,3 +252,49 @@ def test_the_data_flow_shows_every_layer_as_the_students_forward_computes_it(cap
     out = capsys.readouterr().out
     assert out.startswith("show_data_flow: your network could not take one image") and out.count("\n") == 1
     assert not plt.get_fignums()
+
+
+def test_per_digit_error_rates_show_a_fourfold_difference_as_fourfold_bars():
+    """Lesson 6's per-digit chart: on an accuracy axis from 0 to 100%, 99% and 96% look alike; as error
+    rates on an axis from 0, the digit misread four times as often has a bar four times as high."""
+    acc = np.array([0.99, 0.96, np.nan])
+    plt.close("all")
+    plots.show_accuracy_bars(acc, reference=0.975, errors=True)
+    ax = plt.gcf().axes[0]
+    heights = [bar.get_height() for bar in ax.patches]
+    assert heights[1] == pytest.approx(4 * heights[0]) and heights[2] == 0
+    assert ax.get_ylim() == pytest.approx((0, 0.048)) and ax.get_ylabel() == "error rate (misread)"
+    labels = [t.get_text() for t in ax.texts]
+    assert "4.0%" in labels and "1.0%" in labels and "no data" in labels, labels
+    plt.close("all")
+    plots.show_accuracy_bars(acc)                                      # the accuracy view is unchanged
+    assert plt.gcf().axes[0].get_ylim() == (0, 1.1)
+    plt.close("all")
+
+
+def test_the_stack_figure_numbers_every_axis_from_0_as_the_shape_lists_them():
+    """Lesson 1's stack of cards: 'axis 0: image', 'axis 1: channel', 'axis 2: row', 'axis 3: column';
+    it once mixed 'axis -1/-2' with 'axis 0/1'."""
+    for images, want in ((np.zeros((4, 1, 28, 28)), ["axis 0", "axis 1", "axis 2", "axis 3"]),
+                         (np.zeros((4, 28, 28)), ["axis 0", "axis 1", "axis 2"])):
+        plt.close("all")
+        plots.show_stack(images)
+        texts = [t.get_text() for t in plt.gcf().axes[0].texts if t.get_text()]   # (the arrow is a text too)
+        assert sorted(t.split(":")[0] for t in texts) == want, texts
+        assert not any("-" in t.split(":")[0] for t in texts)
+    plt.close("all")
+
+
+def test_the_flatten_figure_has_a_colour_bar_and_readable_text():
+    """Lesson 3's flatten figure: one colour scale for maps and vector, shown; no text under 9 pt,
+    in a figure no wider than a notebook shows without shrinking it much (11 inches)."""
+    maps = torch.relu(torch.randn(16, 4, 4))
+    plt.close("all")
+    plots.show_flatten(maps, maps.flatten())
+    fig = plt.gcf()
+    assert any(ax.get_ylabel() == "value" for ax in fig.axes)                # the colour bar
+    assert fig.get_size_inches()[0] <= 11
+    sizes = [t.get_fontsize() for ax in fig.axes for t in [ax.title, ax.xaxis.label, *ax.get_xticklabels(),
+                                                             *ax.get_yticklabels()] if t.get_text()]
+    assert sizes and min(sizes) >= 9, sizes
+    plt.close("all")
