@@ -39,7 +39,7 @@ from .registry import (CHECKS_SUFFIX, HIDDEN_JUDGES_GROUP, HIDDEN_SUFFIX, REGIST
                        get, hidden_judge, judge, lesson_checks, part_of, lesson_dirs, load_hidden, load_public,
                        public_check_sources, register, source_files)
 from .running import (COLLECT_DIR_ENV, HOW_TO_GO_ON, SEED_ENV, Verdict, attempt, check, collect, doing,
-                      judge_data, part_ran, seed_of, verdict)
+                      judge_data, part_ran, relies_on, seed_of, verdict)
 from .verdicts import INT_KINDS, KIND_NAMES, Found, close, fail, fmt_shape, where_differs
 
 # The lessons' check modules are this package's modules: coursekit.checks.01_data_checks ...
@@ -50,5 +50,5 @@ __all__ = [
     "register", "judge", "hidden_judge", "load_public", "load_hidden", "get", "kind", "describe",
     "to_npz_bytes", "from_npz", "save", "doing", "seed_of", "collect", "judge_data", "check",
     "Found", "fail", "close", "where_differs", "fmt_shape", "INT_KINDS", "KIND_NAMES", "CHECKS_SUFFIX", "HIDDEN_JUDGES_GROUP",
-    "Judge", "Verdict", "verdict", "part_of", "attempt", "part_ran", "lesson_checks", "lesson_dirs", "public_check_sources", "source_files",
+    "Judge", "Verdict", "verdict", "part_of", "attempt", "part_ran", "relies_on", "lesson_checks", "lesson_dirs", "public_check_sources", "source_files",
 ]

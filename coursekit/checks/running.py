@@ -15,8 +15,9 @@ from .collected import from_npz, save, to_npz_bytes
 from .registry import Check, CheckFailed, get, load_hidden, part_of, quiet
 
 # Under a failing check in the notebook: what ran and what did not, and how to go on.
-HOW_TO_GO_ON = ("(Run All stops here: the cells below have not run. Fix the exercise, run its cell and this one "
-                "again; or, to go on first, click the next cell and use Run > Run Selected Cell and All Below.)")
+HOW_TO_GO_ON = ("(Under Run All, the run stops here and the cells below have not run. Fix the exercise, run its "
+                "cell and this one again; or, to go on first, click the next cell and use Run > Run Selected Cell "
+                "and All Below: cells that use this code will warn you.)")
 COLLECT_DIR_ENV = "COURSE_COLLECT_DIR"   # collect mode: save data to this folder instead of judging
 SEED_ENV = "COURSE_SEED"                 # overrides every check's seed (a grader choosing inputs)
 _COURSEKIT_DIR = Path(__file__).resolve().parents[1]
@@ -239,6 +240,28 @@ def judge_data(check_id: str, data: dict, *, with_hidden: Optional[bool] = None)
     return verdict(check_id, data, with_hidden=with_hidden).message
 
 
+# What check() said in this Python session: check id -> (passed, the names of what it checked).
+_said: dict = {}
+
+
+def relies_on(*check_ids: str) -> None:
+    """In a lesson cell that uses the student's own functions: one line for each of their checks
+    that has not passed in this session (it failed, or its cell was not run), saying what that
+    means for what this cell shows. Nothing when they all passed, and nothing in collect mode
+    (the grader judges outside the notebook)."""
+    if os.environ.get(COLLECT_DIR_ENV):
+        return
+    for check_id in check_ids:
+        passed, names = _said.get(check_id, (None, ()))
+        what = f"your code checked by {check_id}" + (f" ({', '.join(names)})" if names else "")
+        if passed is None:
+            print(f"\u26a0 This cell uses {what}, but that check has not run: run its cell above first, "
+                  f"to know whether to trust what this cell shows.")
+        elif not passed:
+            print(f"\u26a0 This cell uses {what}, which failed that check above: what this cell shows may be "
+                  f"wrong. Fix it, run its cell and the check again, then this cell.")
+
+
 def check(check_id: str, *objects) -> None:
     """What a notebook test cell calls: ``check("data_normalize", normalize)``.
 
@@ -255,6 +278,8 @@ def check(check_id: str, *objects) -> None:
         return
     chk = get(check_id)
     message = judge_data(check_id, data)
+    names = tuple(str(getattr(o, "__name__", "")) for o in objects if callable(o))
+    _said[chk.cell] = (message is None, tuple(n for n in names if n and not n.startswith("<")))
     if message is None:
         if chk.hidden:
             print(f"\u2714 {chk.cell}: the grader's extra checks passed")

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from coursekit.checks import check
+from coursekit.checks import check, relies_on
 from coursekit.data import load_digits
 from coursekit.plots import show_digits, show_label_counts, show_pixel_histogram, show_stack
 
@@ -143,6 +143,7 @@ check("data_add_channel_hidden", add_channel)
 # This picture shows the first four training images once they have their channel axis:
 
 # %%
+relies_on("data_add_channel")   # a warning here if your add_channel did not pass its check
 show_stack(add_channel(images[:4]))
 print(images.shape, "->", add_channel(images).shape)
 
@@ -192,6 +193,7 @@ check("data_normalize_hidden", normalize)
 # numbers on its axis. (Most pixels are background, 0, hence the log scale.)
 
 # %%
+relies_on("data_add_channel", "data_normalize")   # a warning here if your code failed these checks
 sample = add_channel(images[:1000])
 show_pixel_histogram(sample, normalize(sample), names=["before", "after normalize"])
 
@@ -242,6 +244,7 @@ check("data_to_tensors_hidden", to_tensors)
 # Now the whole training set, and the test set we will use in lesson 5:
 
 # %%
+relies_on("data_to_tensors")   # a warning here if your to_tensors did not pass its check
 x_train, y_train = to_tensors(images, labels)
 test_images, test_labels = load_digits("test")
 x_test, y_test = to_tensors(test_images, test_labels)
@@ -300,6 +303,7 @@ check("data_make_loader_hidden", make_loader)
 # mini-batch exactly as the network will see it in lesson 4:
 
 # %%
+relies_on("data_make_loader", "data_to_tensors")   # a warning here if your code failed these checks
 train_loader = make_loader(*to_tensors(images, labels))
 x_batch, y_batch = next(iter(train_loader))
 print("one batch:", tuple(x_batch.shape), x_batch.dtype, "and", tuple(y_batch.shape), y_batch.dtype)

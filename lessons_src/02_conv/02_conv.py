@@ -53,7 +53,7 @@ from torch import nn
 
 torch.manual_seed(0)  # the same "random" weights every time you run the notebook
 
-from coursekit.checks import check
+from coursekit.checks import check, relies_on
 from coursekit.data import load_digits
 from coursekit.plots import show_data_flow, show_feature_maps, show_kernel_on_image, show_kernels
 
@@ -151,6 +151,7 @@ check("conv_cross_correlate_hidden", cross_correlate)
 # in another order.
 
 # %%
+relies_on("conv_cross_correlate")   # a warning here if your cross_correlate did not pass its check
 horizontal = edge.T.contiguous()                                   # negative above, positive below
 mine = cross_correlate(digit, horizontal)
 theirs = F.conv2d(digit[None, None], horizontal[None, None])[0, 0]
@@ -217,6 +218,7 @@ check("conv_output_size_hidden", conv_output_size)
 # convolutional part (section 3 explains each step):
 
 # %%
+relies_on("conv_output_size")   # a warning here if your conv_output_size did not pass its check
 size = 28
 for step, k, s in [("conv1, 5x5", 5, 1), ("max-pool, 2x2", 2, 2), ("conv2, 5x5", 5, 1), ("max-pool, 2x2", 2, 2)]:
     new = conv_output_size(size, k, stride=s)
@@ -250,6 +252,7 @@ for step, k, s in [("conv1, 5x5", 5, 1), ("max-pool, 2x2", 2, 2), ("conv2, 5x5",
 # A small layer with 3 kernels, on a batch of 4 digits:
 
 # %%
+relies_on("conv_cross_correlate")   # a warning here if your cross_correlate did not pass its check
 layer = nn.Conv2d(1, 3, kernel_size=5)             # 1 channel in, 3 out, 5 x 5 kernels
 print("weight:", tuple(layer.weight.shape), " bias:", tuple(layer.bias.shape))
 batch = torch.from_numpy(images[:4, None].astype(np.float32) / 255)   # (4, 1, 28, 28)
@@ -394,6 +397,7 @@ show_kernels(hand_made[:, None], title="Six hand-made kernels for conv1: edges, 
 # your whole `forward`.
 
 # %%
+relies_on("conv_features")   # a warning here if your ConvFeatures did not pass its check
 features = ConvFeatures()
 with torch.no_grad():
     features.conv1.weight.copy_(torch.from_numpy(hand_made)[:, None])     # (6, 1, 5, 5)

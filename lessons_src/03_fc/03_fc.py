@@ -50,7 +50,7 @@ from torch import nn
 
 torch.manual_seed(0)  # the same "random" weights every time you run the notebook
 
-from coursekit.checks import check
+from coursekit.checks import check, relies_on
 from coursekit.data import load_digits
 from coursekit.plots import show_bars, show_data_flow, show_flatten
 
@@ -126,6 +126,7 @@ check("fc_flatten_hidden", flatten)
 # the grey lines connect each map to its segment):
 
 # %%
+relies_on("fc_flatten")   # a warning here if your flatten did not pass its check
 flat = flatten(maps)
 print(tuple(maps.shape), "->", tuple(flat.shape))
 show_flatten(maps[0], flat[0], title=f"The {labels[0]}'s feature maps, flattened")
@@ -289,6 +290,7 @@ check("fc_net_hidden", Net)
 # image): lesson 4 trains it.
 
 # %%
+relies_on("fc_net")   # a warning here if your Net did not pass its check
 net = Net()
 batch = torch.from_numpy(images[:8, None].astype(np.float32) / 255)    # (8, 1, 28, 28)
 with torch.no_grad():
@@ -316,6 +318,7 @@ show_data_flow(net, batch[:1])
 # names too); a tensor's `.numel()` is the number of elements in it, and `.shape` its shape.
 
 # %%
+relies_on("fc_net")   # a warning here if your Net did not pass its check
 for name, p in Net().named_parameters():
     print(f"{name:12s} {str(tuple(p.shape)):16s}")
 
@@ -346,6 +349,7 @@ check("fc_count_parameters_hidden", count_parameters)
 # Where are they? `net.named_children()` gives the layers by name:
 
 # %%
+relies_on("fc_count_parameters", "fc_net")   # a warning here if your code failed these checks
 net = Net()
 names, counts = [], []
 for name, layer in net.named_children():

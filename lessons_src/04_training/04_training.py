@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from coursekit.checks import check
+from coursekit.checks import check, relies_on
 from coursekit.data import load_digits
 from coursekit.plots import show_descent_paths, show_loss_curve, show_loss_curves, show_training_loop
 from coursekit.progress import progress
@@ -313,6 +313,7 @@ def memorize_one_batch(train_step, net, x, y, steps=100, lr=0.01):
 
 
 # %%
+relies_on("train_step")   # a warning here if your train_step did not pass its check
 torch.manual_seed(0)
 losses = memorize_one_batch(train_step, Net(), x_batch, y_batch)
 show_loss_curve(losses, title="Memorizing one mini-batch: the loss of the same 4 images, step by step")
@@ -380,6 +381,7 @@ check("train_epoch_hidden", train_epoch)
 # 2,000 mini-batches, 10 log lines. Watch the loss fall from about 2.30 (guessing):
 
 # %%
+relies_on("train_epoch", "train_optimizer")   # a warning here if your code failed these checks
 torch.manual_seed(0)
 net = Net()
 optimizer, criterion = make_optimizer(net), make_criterion()
@@ -407,6 +409,7 @@ show_loss_curve(losses, every=200, title="Training loss on 8,000 images (mean of
 # measures the accuracy of a shorter run).
 
 # %%
+relies_on("train_epoch", "train_optimizer")   # a warning here if your code failed these checks
 FULL_TRAINING = False   # True: the course recipe, 10 epochs over the 60,000 training images
 
 if FULL_TRAINING:
@@ -430,6 +433,7 @@ if FULL_TRAINING:
 # (momentum 0.9 each time). Your `train_epoch` takes any optimizer, so the experiment only swaps it:
 
 # %%
+relies_on("train_epoch", "train_optimizer")   # a warning here if your code failed these checks
 curves = {}
 few_batches = make_loader(x_train[8000:9600], y_train[8000:9600], shuffle=False)
 for lr in (0.001, 0.01, 0.1):

@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from coursekit.checks import check
+from coursekit.checks import check, relies_on
 from coursekit.data import load_digits
 from coursekit.plots import (show_confusion, show_data_flow, show_digits, show_feature_maps, show_kernels,
                              show_loss_curve, show_probabilities)
@@ -180,6 +180,7 @@ check("eval_predict_hidden", predict, Net)
 # The first 30 test digits, each titled `label→prediction` (red when the prediction is wrong):
 
 # %%
+relies_on("eval_predict")   # a warning here if your predict did not pass its check
 predictions = predict(net, x_test[:30])
 show_digits(x_test[:30], y_test[:30], predictions, title="Test digits: label→prediction")
 print("right:", (predictions == y_test[:30]).sum().item(), "of 30")
@@ -255,6 +256,7 @@ check("eval_evaluate_hidden", evaluate, Net)
 # 10,000 of the training digits it learned from:
 
 # %%
+relies_on("eval_evaluate")   # a warning here if your evaluate did not pass its check
 test_loader = make_loader(x_test, y_test, batch_size=1000, shuffle=False)
 test_accuracy, test_loss = evaluate(net, test_loader, criterion)
 train_accuracy, train_loss = evaluate(net, make_loader(x_train[:10000], y_train[:10000], 1000, False), criterion)
@@ -319,6 +321,7 @@ check("eval_confusion_hidden", confusion_matrix)
 ### END HIDDEN TESTS
 
 # %%
+relies_on("eval_confusion", "eval_predict")   # a warning here if your code failed these checks
 test_predictions = predict(net, x_test).numpy()
 confusion = confusion_matrix(y_test.numpy(), test_predictions)
 show_confusion(confusion)
@@ -338,6 +341,7 @@ for flat in np.argsort(mistakes, axis=None)[::-1][:3]:
 # Here are the test digits the network gets wrong, titled `label→prediction`:
 
 # %%
+relies_on("eval_predict")   # a warning here if your predict did not pass its check
 test_predictions = predict(net, x_test).numpy()                 # (10000,)
 wrong = np.flatnonzero(test_predictions != y_test.numpy())        # the positions of the mistakes
 print(f"{len(wrong)} of {len(y_test):,} test digits are misclassified")
@@ -350,6 +354,7 @@ show_digits(x_test[wrong], y_test[wrong], test_predictions[wrong], max_images=30
 # The most worrying are the **confident** mistakes: the network was wrong *and* sure of itself.
 
 # %%
+relies_on("eval_predict")   # a warning here if your predict did not pass its check
 wrong = np.flatnonzero(predict(net, x_test).numpy() != y_test.numpy())
 with torch.no_grad():
     confidence = torch.softmax(net(x_test[wrong]), dim=1).max(dim=1).values   # (len(wrong),)

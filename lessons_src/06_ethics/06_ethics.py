@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from coursekit.checks import check
+from coursekit.checks import check, relies_on
 from coursekit.data import load_digits
 from coursekit.plots import show_accuracy_bars, show_accuracy_grid, show_digit_rows, show_digits
 from coursekit.progress import progress
@@ -203,6 +203,7 @@ check("ethics_per_class_hidden", per_class_accuracy)
 # from green (the fewest errors) to red (the most).
 
 # %%
+relies_on("ethics_per_class")   # a warning here if your per_class_accuracy did not pass its check
 per_digit = per_class_accuracy(test_labels, test_pred)
 show_accuracy_bars(per_digit, reference=overall, errors=True, xlabel="true digit",
                    title="How often each digit of the test set is misread (error rate)")
@@ -329,6 +330,7 @@ check("ethics_shift_hidden", shift)
 # before.
 
 # %%
+relies_on("ethics_shift")   # a warning here if your shift did not pass its check
 sample, sample_labels = test_images[:8], test_labels[:8]
 moved = {"original": sample, "3 right": shift(sample, 3, 0), "4 left, 2 up": shift(sample, -4, -2),
          "3 left, 3 down": shift(sample, -3, 3)}
@@ -390,6 +392,7 @@ check("ethics_thicken_hidden", thicken)
 # All five transformations on the same eight digits, with the model's guesses:
 
 # %%
+relies_on("ethics_shift", "ethics_thicken")   # a warning here if your code failed these checks
 styles = {"original": sample, "thicker": thicken(sample), "thinner": thin(sample),
           "3 right": shift(sample, 3, 0), "rotated 30°": rotate(sample, 30), "inverted": invert(sample)}
 show_digit_rows(styles, labels=sample_labels, predictions={k: predict(net, v) for k, v in styles.items()},
@@ -402,6 +405,7 @@ show_digit_rows(styles, labels=sample_labels, predictions={k: predict(net, v) fo
 # accuracy: overall (the bar chart) and for each digit (the table below it, one row per style).
 
 # %%
+relies_on("ethics_per_class", "ethics_shift", "ethics_thicken")   # a warning here if your code failed these checks
 subset, subset_labels = test_images[:2000], test_labels[:2000]
 variants = {
     "original": subset,

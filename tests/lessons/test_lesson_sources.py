@@ -140,3 +140,77 @@ def test_a_training_cell_without_a_bar_is_caught():
     i = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "progress(small_loader" in c.source)
     nb.cells[i].source = nb.cells[i].source.replace('progress(small_loader, "8,000 images")', "small_loader")
     assert training_cells(nb) == [i]
+
+
+# --- a cell that uses the student's functions says when they failed their checks -------------------
+CHECK_CALL = re.compile(r'\bcheck\("(\w+)"((?:, *\w+)*)\)')
+
+
+def cells_without_warning(nb) -> list[tuple[int, list[str]]]:
+    """(index, check ids) of the code cells that use a function or class of the lesson's exercises
+    without ``relies_on`` of the check that judged it. Run cell by cell, such a cell would carry on
+    silently with a wrong function (a float64 tensor of 376 MB, a "logits" chart of probabilities)."""
+    import ast
+
+    checked, defined, out = {}, [], []
+    for i, cell in enumerate(nb.cells):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code":
+            continue
+        names = {n.id for n in ast.walk(ast.parse(cell.source)) if isinstance(n, ast.Name)}
+        if meta.get("solution"):
+            defined = [n.name for n in ast.parse(cell.source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+        elif meta.get("grade"):
+            for m in CHECK_CALL.finditer(cell.source):
+                for name in re.findall(r"\w+", m.group(2)):
+                    if name in defined and not m.group(1).endswith("_hidden"):
+                        checked[name] = m.group(1)
+        elif not meta:
+            need = sorted({checked[n] for n in names if n in checked})
+            relied = set(re.findall(r'"(\w+)"', " ".join(re.findall(r"relies_on\(([^)]*)\)", cell.source))))
+            if not set(need) <= relied:
+                out.append((i, [c for c in need if c not in relied]))
+    return out
+
+
+def test_every_cell_using_the_students_code_warns_when_it_failed_its_check(lesson_id):
+    assert cells_without_warning(authoring.build(lesson_id)) == []
+
+
+def test_a_cell_using_a_failed_function_without_a_warning_is_caught():
+    nb = authoring.build("01_data")
+    i = next(i for i, c in enumerate(nb.cells) if c.source.startswith('relies_on("data_to_tensors")'))
+    nb.cells[i].source = nb.cells[i].source.split("\n", 1)[1]
+    assert cells_without_warning(nb) == [(i, ["data_to_tensors"])]
+
+
+def test_the_warning_says_what_failed_and_nothing_once_it_passed(capsys, monkeypatch):
+    """relies_on: one line per check that failed or has not run; nothing after it passed, and
+    nothing in the grader's collect mode."""
+    from coursekit.checks import CheckFailed, check, relies_on
+    from coursekit.checks import running
+
+    monkeypatch.setattr(running, "_said", {})
+    relies_on("data_normalize")
+    assert capsys.readouterr().out.startswith("⚠ This cell uses your code checked by data_normalize, but that "
+                                              "check has not run")
+
+    def normalize(images):
+        return images.astype("float64") / 255                  # float64: 376 MB for the training set
+
+    with pytest.raises(CheckFailed):
+        check("data_normalize", normalize)
+    capsys.readouterr()
+    relies_on("data_normalize")
+    out = capsys.readouterr().out
+    assert out.startswith("⚠ This cell uses your code checked by data_normalize (normalize), which failed") \
+        and out.count("\n") == 1
+
+    check("data_normalize", lambda images: images.astype("float32") / 255)
+    capsys.readouterr()
+    relies_on("data_normalize")
+    assert capsys.readouterr().out == ""
+    monkeypatch.setattr(running, "_said", {})
+    monkeypatch.setenv("COURSE_COLLECT_DIR", "/nonexistent")
+    relies_on("data_normalize")
+    assert capsys.readouterr().out == ""

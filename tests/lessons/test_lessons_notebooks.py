@@ -81,3 +81,6 @@ def test_nbgrader_full_marks_for_master_zero_for_untouched(lesson_id, notebook_e
     for result in (solved, untouched):
         html = result.feedback.read_text()
         assert "HIDDEN TESTS" not in html and "_hidden" not in html, f"{result.feedback} shows hidden tests"
+    # run as nbgrader runs it (checks judged in the notebook), a cell using an unfinished function says so
+    assert "This cell uses your code checked by" in untouched.feedback.read_text()
+    assert "This cell uses your code checked by" not in solved.feedback.read_text()
