@@ -151,6 +151,19 @@ def test_a_mistake_in_normalize_or_add_channel_costs_once(normalize_source, add_
     accepts("data_to_tensors", notebook["to_tensors"])
 
 
+def test_a_wrong_normalize_used_without_add_channel_costs_once():
+    """to_tensors calls the notebook's normalize but adds the channel axis itself: normalize's /256
+    costs normalize's check only (x is normalize's output, with the axis)."""
+    notebook = _notebook("def normalize(images):\n    return images.astype(np.float32) / 256\n")
+    exec("def to_tensors(images, labels):\n    return torch.from_numpy(normalize(images)[:, None]), "
+         "torch.from_numpy(labels)\n", notebook)
+    rejects("data_normalize", notebook["normalize"], "256")
+    accepts("data_to_tensors", notebook["to_tensors"])
+    exec("def to_tensors(images, labels):\n    return torch.from_numpy(normalize(images)[:, None] * 2), "
+         "torch.from_numpy(labels)\n", notebook)                # x is not normalize's output: judged
+    rejects("data_to_tensors", notebook["to_tensors"], "they should lie in [0, 1]")
+
+
 def test_the_check_never_calls_normalize_itself():
     """A normalize that never returns (the grader's "looper") must not take to_tensors down with it."""
     notebook = _notebook("calls = []\ndef normalize(images):\n    calls.append(1)\n    while True:\n        pass\n")

@@ -23,6 +23,7 @@ from coursekit.checks.modules import (KIND, chain, judge_conv_settings, judge_mo
                                       random_weights, record_module, relu, repair_layers, sigmoid, softmax, tolerance, weights_of)
 from coursekit.checks.network import (BATCH_HINTS, CONV_PARAMS, CONV_SHAPE_HINTS,   # shared with lesson 2
                                       judge_conv_part, judge_single)
+from coursekit.checks.stand_in import standing_in
 
 # --- (a) flatten -------------------------------------------------------------------------
 
@@ -148,7 +149,7 @@ def collect_net(inputs, Net):
     repair_layers(net, NET_PARAMS, data)     # forward is judged with the course's layers: its own part
     if not load_weights(net, weights_of(inputs), data):
         return data
-    with attempt("forward", data):
+    with attempt("forward", data), standing_in(Net, "flatten", _flatten):   # your flatten has its own check
         layer_forward(net, inputs["x"], NET_LAYERS, data, "Net()")
         chain(net, inputs["x"], ("conv1", "relu_pool", "conv2", "relu_pool", "flatten", "fc1", "relu", "fc2",
                                  "relu", "fc3"), data)
@@ -156,6 +157,14 @@ def collect_net(inputs, Net):
 
 
 register("fc_net_hidden", inputs=net_hidden_inputs, seed=1)(collect_net)
+
+
+def _flatten(features):
+    """What Net's forward gets for the notebook's flatten while Net is judged: (N, C, H, W) ->
+    (N, C·H·W), as the lesson's text gives it (torch.flatten with start_dim 1)."""
+    import torch
+
+    return torch.flatten(features, 1)
 
 
 def _after_fc(before: np.ndarray, after: np.ndarray, *, layer: str, after_what: str) -> None:

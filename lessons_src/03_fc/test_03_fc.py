@@ -229,6 +229,25 @@ def test_net_init_and_forward_cost_once_each(wrong, share, says, right):
     assert (right in message) if right else ("is right" not in message), message
 
 
+@pytest.mark.parametrize("wrong_flatten", [lambda t: torch.flatten(t), lambda t: t.permute(0, 2, 3, 1).reshape(len(t), -1),
+                                           lambda t: t.reshape(4, -1)], ids=["whole_batch", "channels_last", "fixed_4"])
+def test_a_wrong_flatten_costs_flatten_only(wrong_flatten):
+    """Net's forward calling the notebook's flatten (as the text suggests): while Net is judged, a
+    stand-in flattens right, so a flatten mistake costs fc_flatten only."""
+    notebook = {"torch": torch, "nn": nn, "F": F, "flatten": wrong_flatten}
+    exec("class Net(nn.Module):\n"
+         "    def __init__(self):\n"
+         "        super().__init__()\n"
+         "        self.conv1, self.conv2 = nn.Conv2d(1, 6, 5), nn.Conv2d(6, 16, 5)\n"
+         "        self.fc1, self.fc2, self.fc3 = nn.Linear(256, 120), nn.Linear(120, 84), nn.Linear(84, 10)\n"
+         "    def forward(self, x):\n"
+         "        x = F.max_pool2d(F.relu(self.conv2(F.max_pool2d(F.relu(self.conv1(x)), 2))), 2)\n"
+         "        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(flatten(x))))))\n", notebook)
+    rejects("fc_flatten", wrong_flatten)
+    accepts("fc_net", notebook["Net"])
+    assert notebook["flatten"] is wrong_flatten
+
+
 class _Modules(nn.Module):
     def __init__(self):
         super().__init__()

@@ -504,6 +504,54 @@ def test_train_epoch_variants_pass(valid):
     accepts("train_epoch", valid)
 
 
+TRAIN_EPOCH = """
+def train_epoch(net, loader, optimizer, criterion, epoch=1, log_every=200):
+    net.train()
+    logged, running = [], 0.0
+    for i, (x, y) in enumerate(loader, start=1):
+        running += train_step(net, optimizer, criterion, x, y)
+        if i % log_every == 0:
+            print(f"[epoch {epoch}, batch {i:5d}] loss {running / log_every:.3f}")
+            logged.append(running / log_every)
+            running = 0.0
+    return logged
+"""
+
+
+WRONG_STEPS = [no_zero_grad, step_before_backward, zero_grad_between, softmax_first, no_step, no_backward,
+               returns_tensor, returns_nothing, new_optimizer, loss_after_step, labels_first, under_no_grad,
+               two_steps, manual_sgd]
+
+
+@pytest.mark.parametrize("wrong_step", WRONG_STEPS, ids=[f.__name__ for f in WRONG_STEPS])
+def test_a_wrong_train_step_costs_train_step_only(solution, wrong_step):
+    """A right train_epoch calling a wrong train_step: train_step's check fails, train_epoch's passes
+    (while it is judged, a stand-in that returns the batch's loss replaces the notebook's train_step).
+    Before, 13 of these 14 train_step mistakes cost train_epoch's points too."""
+    notebook = {"Net": solution["Net"], "train_step": wrong_step, "np": np, "torch": torch}
+    exec(TRAIN_EPOCH, notebook)
+    rejects("train_step", wrong_step, solution["Net"])
+    accepts("train_epoch", notebook["train_epoch"])
+    assert notebook["train_step"] is wrong_step                  # the notebook's own, put back
+
+
+@pytest.mark.parametrize("change, says", [
+    (("train_step(net, optimizer, criterion, x, y)", "train_step(net, optimizer, criterion, x, y) + "
+      "train_step(net, optimizer, criterion, x, y) / 1e9"), "called train_step 46 times"),
+    (("for i, (x, y) in enumerate(loader, start=1):", "first = next(iter(loader))\n    for i, (x, y) in "
+      "enumerate(loader, start=1):\n        x, y = first"), "got mini-batch 1, not mini-batch 2"),
+    (("    net.train()\n", ""), "evaluation mode"),
+    (("        running += train_step(net, optimizer, criterion, x, y)\n",
+      "        running += train_step(net, optimizer, criterion, x, y)\n        optimizer.step()\n"),
+     "also steps the optimizer"),
+    (("running / log_every:.3f", "running / i:.3f"), "mean loss"),
+], ids=["twice_per_batch", "first_batch_only", "no_train_mode", "extra_step", "wrong_mean_printed"])
+def test_train_epoch_mistakes_around_train_step_are_caught(solution, change, says):
+    notebook = {"Net": solution["Net"], "train_step": solution["train_step"], "np": np, "torch": torch}
+    exec(TRAIN_EPOCH.replace(*change), notebook)
+    rejects("train_epoch", notebook["train_epoch"], says)
+
+
 # --- numbers in the text ---------------------------------------------------------------
 
 def course_bar_is_97() -> bool:

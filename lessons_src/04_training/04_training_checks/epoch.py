@@ -10,10 +10,9 @@ import re
 import numpy as np
 
 from coursekit.checks import doing, fail, judge, kind, register
+from coursekit.checks.stand_in import standing_in
 from coursekit.checks.training import Trace, linear_model, spy_criterion, spy_net, spy_optimizer
 from .common import LOG_EVERY
-
-# --- (c) train_epoch -----------------------------------------------------------------
 
 
 def _easy_data(rng, n: int):
@@ -66,8 +65,11 @@ def collect_epoch(inputs, train_epoch):
     printed = io.StringIO()
     doing(f"calling train_epoch(net, loader, optimizer, criterion{''.join(', ' + s for s in shown)}) on a loader "
           f"of {len(loader)} mini-batches")
-    with contextlib.redirect_stdout(printed):
+    with contextlib.redirect_stdout(printed), _standing_in_for_train_step(train_epoch, list(loader)) as calls:
         out = train_epoch(net, loader, optimizer, criterion, **kwargs)
+    if calls:                                    # it used the notebook's train_step: judged on those calls
+        data["step_calls.batch"] = np.array([c[0] for c in calls], dtype=np.int64)
+        data["step_calls.training"] = np.array([c[1] for c in calls], dtype=bool)
     data["out.kind"] = kind(out)
     if isinstance(out, (list, tuple, np.ndarray)):
         values, kinds = [], []
@@ -88,6 +90,36 @@ def collect_epoch(inputs, train_epoch):
 
 
 register("train_epoch_hidden", inputs=train_epoch_hidden_inputs, seed=1)(collect_epoch)
+
+
+@contextlib.contextmanager
+def _standing_in_for_train_step(train_epoch, batches):
+    """While train_epoch runs, the notebook's train_step (exercise b) is replaced by a stand-in that
+    returns the mini-batch's loss as a float and takes no step: train_epoch is judged on its own
+    bookkeeping (one call per mini-batch, in order, the logs of the returned losses), and a
+    train_step mistake costs train_step's check only. Yields the calls: (index of the loader's
+    mini-batch it got, or -1; net.training). A train_epoch that never calls train_step is judged
+    on what it does itself (the spies)."""
+    import torch
+
+    calls: list = []
+
+    def batch_index(x) -> int:
+        order = [len(calls)] + list(range(len(batches)))          # the expected one first
+        for i in (i for i in order if i < len(batches)):
+            bx = batches[i][0]
+            if isinstance(x, torch.Tensor) and x.shape == bx.shape and torch.equal(x, bx):
+                return i
+        return -1
+
+    def train_step(net, optimizer, criterion, x, y):
+        calls.append((batch_index(x), bool(getattr(net, "training", False))))
+        with torch.no_grad():
+            return float(criterion(net(x), y))
+
+    with standing_in(train_epoch, "train_step", train_step):
+        yield calls
+
 
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
@@ -111,7 +143,11 @@ def judge_epoch(inputs, found):
     if "out.values" not in found:
         fail(f"{call} returned {found['out.kind']}; it should return a list of floats, the mean losses it printed.")
     losses = np.atleast_1d(found["losses"]).astype(np.float64)
-    _judge_loop(call, found, losses, n_batches)
+    stood_in = "step_calls.batch" in found
+    if stood_in:
+        _judge_step_calls(call, found, losses, n_batches)
+    else:
+        _judge_loop(call, found, losses, n_batches)
     values = np.atleast_1d(found["out.values"]).astype(np.float64)
     kinds = [str(k) for k in np.atleast_1d(found.get("out.kinds", []))]
     if any(k == "Tensor" for k in kinds):
@@ -125,10 +161,33 @@ def judge_epoch(inputs, found):
     if not np.allclose(values, want, rtol=1e-5, atol=1e-7):
         _judge_log_values(call, values, want, losses, every=every)
     _judge_printed(call, found, want, epoch=epoch, every=every)
-    if k_logs >= 2 and not want[-1] < want[0]:
+    if k_logs >= 2 and not want[-1] < want[0] and not stood_in:   # (with train_step, learning is its job)
         fail(f"on an easy problem (a bright block at a different place for each class), the mean loss did not go "
              f"down during the epoch: {want[0]:.3f} at first, {want[-1]:.3f} at the end.",
              "train_epoch's bookkeeping is right, so look at train_step: does its check pass?")
+
+
+def _judge_step_calls(call: str, found, losses: np.ndarray, n_batches: int) -> None:
+    """train_epoch used the notebook's train_step (replaced by the check's stand-in): once per
+    mini-batch, each mini-batch in the loader's order, in training mode, and no loss or step of
+    its own besides. losses: (calls,) float64, the losses the stand-in returned."""
+    batch = np.atleast_1d(found["step_calls.batch"])
+    if len(batch) != n_batches:
+        fail(f"{call} called train_step {len(batch)} time{'s' if len(batch) != 1 else ''} on a loader of "
+             f"{n_batches} mini-batches; expected once per mini-batch.",
+             "loop over the loader (for x, y in loader) and call train_step once on each (x, y).")
+    if not np.array_equal(batch, np.arange(n_batches)):
+        j = int(np.argmax(batch != np.arange(n_batches)))
+        got = "something that is not one of the loader's mini-batches" if batch[j] < 0 else f"mini-batch {batch[j] + 1}"
+        fail(f"{call}'s call {j + 1} of train_step got {got}, not mini-batch {j + 1} of the loader.",
+             "pass each (x, y) that the loop gets from the loader to train_step, as it is.")
+    if not np.atleast_1d(found["step_calls.training"]).all():
+        fail(f"{call} trained the network in evaluation mode (net.training was False when train_step was called).",
+             "call net.train() at the start of train_epoch: evaluation (lesson 5) switches the network to eval "
+             "mode, and some layers (dropout, batch norm) behave differently in each mode.")
+    if found["steps"] or len(losses) != n_batches:
+        fail(f"{call} calls train_step, and also {'steps the optimizer' if found['steps'] else 'computes the loss'} "
+             f"itself: train_step does the whole step.", "in the loop, call train_step and add up what it returns.")
 
 
 def _judge_loop(call: str, found, losses: np.ndarray, n_batches: int) -> None:

@@ -9,8 +9,6 @@ from coursekit.checks import Found, attempt, doing, fail, fmt_shape, judge, kind
 from coursekit.checks.training import record_number
 from .common import LR, MOMENTUM, cross_entropy, log_softmax
 
-# --- (a) make_criterion and make_optimizer -------------------------------------------
-
 
 def optimizer_inputs(seed: int) -> dict:
     rng = np.random.default_rng(seed + 40)

@@ -11,8 +11,6 @@ from coursekit.checks.training import (Trace, linear_model, record_number, recor
                                        spy_net, spy_optimizer)
 from .common import LR, MOMENTUM, STEP_NAMES, STEPS, log_softmax
 
-# --- (b) train_step ------------------------------------------------------------------
-
 
 def _batches(rng, sizes, into: dict) -> None:
     for k, b in enumerate(sizes):

@@ -6,8 +6,6 @@ import numpy as np
 from coursekit.checks import Found, describe, doing, fail, fmt_shape, judge, register, where_differs
 from .common import NUM_CLASSES
 
-# --- (c) confusion_matrix ------------------------------------------------------------
-
 
 def confusion_inputs(seed: int) -> dict:
     """40 pairs with repeated (true, predicted) pairs and an asymmetric confusion; and 12 pairs of 4 classes."""

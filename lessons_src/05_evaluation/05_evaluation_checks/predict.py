@@ -7,8 +7,6 @@ from coursekit.checks import Found, describe, doing, fail, fmt_shape, judge, reg
 from .common import (NUM_CLASSES, judge_no_graph, record_notes, record_weights, seeded_net, table_net,
                      tagged_images)
 
-# --- (a) predict ---------------------------------------------------------------------
-
 
 def _table(rng, n: int) -> np.ndarray:
     """(n, 10) float32 logits whose largest entry is clear (at least 0.5 above the next)."""
