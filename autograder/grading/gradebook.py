@@ -6,7 +6,10 @@ and ``export`` work on the result. Nothing a student wrote is executed here.
 
 ``import_to_gradebook(grades_dir, course_dir)`` builds (or updates) the course folder::
 
-    COURSE_DIR/nbgrader_config.py               the course's nbgrader config + the two settings below
+    COURSE_DIR/nbgrader_config.py               the instructor's nbgrader settings: written once, where missing;
+                                                it loads the next file
+    COURSE_DIR/autograder_config.py             ours, rewritten by every import: the two settings below
+    COURSE_DIR/.autograder_imported.json        what was imported: the next import skips what did not change
     COURSE_DIR/gradebook.db                     nbgrader's gradebook
     COURSE_DIR/source/<lesson>/                 the master notebooks (solutions/), generate_assignment
     COURSE_DIR/submitted/<student>/<lesson>/    the notebook each result was graded from (sha256 checked)
@@ -21,8 +24,8 @@ output of OUR verdict, read from ``GRADES_DIR/results/<student>/<lesson>.json``:
 * passed: a stdout stream ``✔ passed`` (nbgrader: full points);
 * failed: an ``error`` output, ename = the reason (``wrong answer``, ``not implemented``, ...),
   evalue = the check's teaching message (nbgrader: 0 points);
-* partly passed (never, today: cells are all-or-nothing): an ``execute_result`` holding the
-  points (nbgrader's partial credit).
+* partly passed (an exercise whose independent parts pass in part): an ``execute_result``
+  holding the points (nbgrader's partial credit).
 
 nbgrader's ``SaveAutoGrades`` then records exactly our scores; written answers (markdown
 solution cells) are left for grading by hand, as nbgrader does (an untouched answer gets 0
@@ -30,7 +33,7 @@ automatically). Other code cells get no outputs: the sandboxed run's outputs are
 (only the feedback HTML shows them). After each notebook the gradebook is read back and
 compared with the result, cell by cell.
 
-The config written to ``COURSE_DIR/nbgrader_config.py`` keeps this replacement, so
+The config (``autograder_config.py``, loaded by the course's ``nbgrader_config.py``) keeps this replacement, so
 ``nbgrader autograde`` (or formgrader's autograde button) in that folder injects the verdicts
 too, and never runs student code.
 """
@@ -206,11 +209,13 @@ def course_config(course_dir: Path, results_dir: Path):
         "InjectVerdicts.results_dir": str(Path(results_dir).resolve())})
 
 
-CONFIG_TEMPLATE = '''\
-# Written by `python -m autograder gradebook`: the trusted grader's grades in nbgrader.
-# nbgrader's autograde does NOT execute the notebooks here: InjectVerdicts (in place of
-# Execute) sets each test cell's output from the grade command's verdict in the folder below.
-# Needs the course's Python environment (the repository installed).
+OUR_CONFIG = "autograder_config.py"       # ours, rewritten by every import
+COURSE_CONFIG = "nbgrader_config.py"      # the instructor's: written only where missing
+OUR_CONFIG_TEMPLATE = '''\
+# Written by `python -m autograder gradebook` at every import: do not edit (your own settings
+# go in nbgrader_config.py, which loads this file). nbgrader's autograde does NOT execute the
+# notebooks here: InjectVerdicts (in place of Execute) sets each test cell's output from the
+# grade command's verdict in the folder below. Needs the course's Python environment.
 import sys
 sys.path.insert(0, {repo!r})
 from autograder.grading.gradebook import course_config
@@ -218,16 +223,84 @@ from autograder.grading.gradebook import course_config
 c = get_config()  # noqa: F821
 c.merge(course_config({root!r}, {results!r}))
 '''
+LOAD_OURS = f"load_subconfig({OUR_CONFIG!r})  # the trusted grader's settings (python -m autograder gradebook)\n"
+COURSE_CONFIG_TEMPLATE = f'''\
+# This course's nbgrader settings: yours. `python -m autograder gradebook` wrote this file once
+# and never rewrites it; your settings (a late-submission penalty, say) stay across imports.
+c = get_config()  # noqa: F821
+{LOAD_OURS}
+# for example:
+# c.LateSubmissionPlugin.penalty_method = "zero"
+'''
+OLD_TEMPLATE_HEAD = "# Written by `python -m autograder gradebook`: the trusted grader's grades in nbgrader."
 
 
 def write_course_config(course_dir: Path, results_dir: Path) -> Path:
+    """Write our settings to ``autograder_config.py`` and make sure the course's own
+    ``nbgrader_config.py`` loads them: written where missing (or where it is the whole-file config
+    an earlier version of this command wrote), else left as it is, with the one line that loads
+    ours appended if it lacks it. Returns the course config's path."""
     from autograder.release import REPO
 
-    path = Path(course_dir) / "nbgrader_config.py"
-    text = CONFIG_TEMPLATE.format(repo=str(REPO), root=str(Path(course_dir).resolve()),
-                                  results=str(Path(results_dir).resolve()))
-    report.write_bytes_atomic(path, text.encode())
+    course_dir = Path(course_dir)
+    ours = OUR_CONFIG_TEMPLATE.format(repo=str(REPO), root=str(course_dir.resolve()),
+                                      results=str(Path(results_dir).resolve()))
+    report.write_bytes_atomic(course_dir / OUR_CONFIG, ours.encode())
+    path = course_dir / COURSE_CONFIG
+    text = path.read_text() if path.is_file() else ""
+    if not text or text.startswith(OLD_TEMPLATE_HEAD):
+        report.write_bytes_atomic(path, COURSE_CONFIG_TEMPLATE.encode())
+    elif OUR_CONFIG not in text:
+        report.write_bytes_atomic(path, (text.rstrip("\n") + "\n\n" + LOAD_OURS).encode())
     return path
+
+
+def load_course_config(course_dir: Path, results_dir: Path):
+    """The configuration nbgrader gets in ``course_dir``: the course's own ``nbgrader_config.py``
+    (the instructor's settings, and ours through it), with ours merged last where they must hold."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader(COURSE_CONFIG, path=str(Path(course_dir))).load_config()
+    config.merge(course_config(course_dir, results_dir))
+    return config
+
+
+# What was imported, so that the next import re-imports only what changed: "<student>/<lesson>"
+# -> a fingerprint of the graded notebook, its verdicts and its master.
+IMPORTED = ".autograder_imported.json"
+
+
+def fingerprint(r: dict, master: Path) -> str:
+    """What the gradebook holds of one result: the graded notebook, every cell's verdict, the master."""
+    import json
+
+    cells = [(c.get("grade_id"), c.get("points"), c.get("max_points"), c.get("status"), c.get("message"),
+              c.get("answer")) for c in r.get("cells", [])]
+    text = json.dumps([r.get("sha256"), cells, sha256_of(master)], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _imported_before(course_dir: Path) -> Dict[str, str]:
+    import json
+
+    try:
+        data = json.loads((course_dir / IMPORTED).read_text())
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _still_in_gradebook(Gradebook, db_url: str, course_dir: Path, student: str, lesson: str) -> bool:
+    from nbgrader.api import MissingEntry
+
+    if not (course_dir / "autograded" / student / lesson / f"{lesson}.ipynb").is_file():
+        return False
+    try:
+        with Gradebook(db_url) as gb:
+            gb.find_submission_notebook(lesson, lesson, student)
+        return True
+    except MissingEntry:
+        return False
 
 
 def _results(grades_dir: Path, lessons: Optional[Iterable[str]]) -> List[dict]:
@@ -257,8 +330,11 @@ def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=Non
     submissions: the SUBMISSIONS_DIR the grades were made from (default: ``course_dir``, i.e.
         nbgrader's ``submitted/`` there); solutions: the master notebooks (default: the course's).
 
-    Returns ``{"imported": [(student, lesson, seconds)], "skipped": [(student, lesson, why)],
-    "errors": [(student, lesson, why)], "seconds": total}``. Only notebooks with status
+    Returns ``{"imported": [(student, lesson, seconds)], "unchanged": [(student, lesson)],
+    "skipped": [(student, lesson, why)], "errors": [(student, lesson, why)], "seconds": total}``.
+    A notebook whose graded file, verdicts and master are those of the last import is not
+    imported again ("unchanged"): nbgrader's autograde would flag its written answers for review
+    again and drop their resolved state. Only notebooks with status
     ``graded`` are imported; missing and invalid ones are skipped (nbgrader counts a missing
     submission as 0, as grades.csv does); a notebook that cannot be imported is an error.
     """
@@ -280,8 +356,10 @@ def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=Non
 
     course_dir.mkdir(parents=True, exist_ok=True)
     write_course_config(course_dir, grades_dir)
-    api = NbGraderAPI(config=course_config(course_dir, grades_dir))
-    summary: Dict[str, list] = {"imported": [], "skipped": [], "errors": []}
+    api = NbGraderAPI(config=load_course_config(course_dir, grades_dir))
+    summary: Dict[str, list] = {"imported": [], "unchanged": [], "skipped": [], "errors": []}
+    before = _imported_before(course_dir)
+    record = dict(before)
     for lesson in sorted({r["lesson"] for r in results}):
         shutil.copytree(solutions / lesson, course_dir / "source" / lesson, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
@@ -294,12 +372,21 @@ def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=Non
             summary["skipped"].append((student, lesson, r.get("reason") or r["status"]))
             log(f"{student} {lesson}: skipped ({r['status']}; 0 points in nbgrader too)")
             continue
+        key, mark = f"{student}/{lesson}", fingerprint(r, solutions / lesson / f"{lesson}.ipynb")
+        if before.get(key) == mark and _still_in_gradebook(Gradebook, api.coursedir.db_url, course_dir, student,
+                                                          lesson):
+            summary["unchanged"].append((student, lesson))
+            log(f"{student} {lesson}: unchanged since the last import (its hand grades and comments stay)")
+            continue
         try:
             seconds = _import_one(api, Gradebook, r, submissions, course_dir)
         except GradebookError as err:
             summary["errors"].append((student, lesson, str(err)))
             log(f"{student} {lesson}: NOT imported: {err}")
+            record.pop(key, None)
             continue
+        record[key] = mark
+        report.write_json_atomic(course_dir / IMPORTED, record)
         summary["imported"].append((student, lesson, seconds))
         manual = [c for c in r["cells"] if c.get("kind") == "manual"]
         todo = [c["grade_id"] for c in manual if c.get("answer")]
@@ -368,8 +455,8 @@ def run(args) -> int:
     n = len(s["imported"])
     per = sum(t for *_, t in s["imported"]) / n if n else 0.0
     course = Path(args.course).resolve()
-    print(f"imported {n} notebook(s) ({per:.2f} s each), skipped {len(s['skipped'])}, "
-          f"{len(s['errors'])} error(s) in {s['seconds']:.1f} s into {course}")
+    print(f"imported {n} notebook(s) ({per:.2f} s each), {len(s['unchanged'])} unchanged since the last import, "
+          f"skipped {len(s['skipped'])}, {len(s['errors'])} error(s) in {s['seconds']:.1f} s into {course}")
     if n:
         print(f"next: cd {course} && jupyter lab   (Formgrader: grade the written answers), then\n"
               f"      nbgrader generate_feedback LESSON; nbgrader export   (grades.csv)")

@@ -91,6 +91,21 @@ def imported(tmp_path_factory):
             "marker": marker, "marker_after_grading": marker_after_grading}
 
 
+def _flagged(gb) -> set:
+    """(student, grade_id) of every answer nbgrader shows as needing a hand grade."""
+    return {(st, g.cell.name) for st in ("alice", "bob", "eve", "trudy") for le in ("01_data", ETHICS)
+            for nb in [_submission(gb, le, st)] if nb is not None for g in nb.grades if g.needs_manual_grade}
+
+
+def _submission(gb, lesson_id, student):
+    from nbgrader.api import MissingEntry
+
+    try:
+        return gb.find_submission_notebook(lesson_id, lesson_id, student)
+    except MissingEntry:
+        return None
+
+
 def csv_points(out: Path) -> dict:
     with open(out / "grades.csv", newline="") as f:
         return {(r["student"], r["lesson"], r["grade_id"]): r for r in csv.DictReader(f)}
@@ -164,14 +179,55 @@ class TestImport:
     def test_autograde_in_the_course_folder_injects_too(self, imported):
         """The written nbgrader_config.py keeps Execute out: nbgrader's own autograde is safe there."""
         course = imported["course"]
-        text = (course / "nbgrader_config.py").read_text()
-        assert "course_config" in text
+        assert "load_subconfig('autograder_config.py')" in (course / "nbgrader_config.py").read_text()
+        assert "course_config" in (course / "autograder_config.py").read_text()
         from traitlets.config.loader import PyFileConfigLoader
 
         config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
         names = [p.__name__ for p in config.Autograde.autograde_preprocessors]
         assert "InjectVerdicts" in names and "Execute" not in names
         assert config.InjectVerdicts.results_dir == str(imported["out"].resolve())
+
+
+    def test_a_resubmission_reimports_that_notebook_only_and_hand_grades_and_settings_stay(self, imported):
+        """(Runs last: it changes the class.) The instructor grades a written answer by hand and sets
+        a late penalty in nbgrader_config.py; bob resubmits lesson 1 and is graded again. The next
+        import re-imports bob's lesson 1 only: no unchanged cell is flagged for review again, the
+        hand grade and its comment stay, the instructor's setting stays and is used."""
+        from nbgrader.api import Gradebook
+
+        course, out, root = imported["course"], imported["out"], imported["root"]
+        db = f"sqlite:///{course / 'gradebook.db'}"
+        with Gradebook(db) as gb:
+            grade = gb.find_grade("ethics_who_fails", ETHICS, ETHICS, "alice")
+            grade.manual_score, grade.needs_manual_grade = 1.5, False
+            gb.find_comment("ethics_who_fails", ETHICS, ETHICS, "alice").manual_comment = "Clear and concrete."
+            gb.db.commit()
+            flagged_before = _flagged(gb)
+        config = course / "nbgrader_config.py"
+        config.write_text(config.read_text() + 'c.LateSubmissionPlugin.penalty_method = "zero"\n')
+        put(root, "bob", solved())
+        proc = grade_cmd(root, "--out", out, "--jobs", 2, "--time-factor", 0.5, "--data-dir", data_dir())
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        lines = []
+        summary = gradebook.import_to_gradebook(out, course, submissions=root, log=lines.append)
+        assert [(st, le) for st, le, _ in summary["imported"]] == [("bob", "01_data")], lines
+        assert sorted(summary["unchanged"]) == [("alice", "01_data"), ("alice", ETHICS), ("bob", ETHICS),
+                                                ("eve", "01_data"), ("trudy", "01_data")]
+        with Gradebook(db) as gb:
+            grade = gb.find_grade("ethics_who_fails", ETHICS, ETHICS, "alice")
+            assert (grade.manual_score, grade.needs_manual_grade) == (1.5, False)
+            assert gb.find_comment("ethics_who_fails", ETHICS, ETHICS, "alice").manual_comment == "Clear and concrete."
+            assert _flagged(gb) == flagged_before                       # nothing flagged for review again
+            assert ("alice", "ethics_who_fails") not in flagged_before and ("bob", "ethics_who_fails") in flagged_before
+            bob = {g.cell.name: g.auto_score for g in gb.find_submission_notebook("01_data", "01_data", "bob").grades}
+        rows = csv_points(out)
+        assert bob == {gid: float(r["points"]) for (st, le, gid), r in rows.items() if (st, le) == ("bob", "01_data")}
+        assert bob["data_normalize"] == 3.0                              # the resubmission's grade
+        assert 'penalty_method = "zero"' in config.read_text()
+        loaded = gradebook.load_course_config(course, out)
+        assert loaded.LateSubmissionPlugin.penalty_method == "zero"
+        assert "InjectVerdicts" in [p.__name__ for p in loaded.Autograde.autograde_preprocessors]
 
 
 def test_verdict_outputs_give_nbgrader_our_points():
