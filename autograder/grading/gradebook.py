@@ -60,6 +60,10 @@ class GradebookError(Exception):
     """The grades cannot be imported (a usage error: no results, no master notebook, ...)."""
 
 
+class Skip(Exception):
+    """This notebook is not imported, for a reason that is not an error."""
+
+
 # ------------------------------------------------------------------------------------------
 # The preprocessor
 # ------------------------------------------------------------------------------------------
@@ -83,7 +87,7 @@ class InjectVerdicts(NbGraderPreprocessor):
         result = report.load_result(path)
         if result is None:
             raise ValueError(f"no result {path}: grade this notebook with `python -m autograder grade` first")
-        if result.get("status") != "graded":
+        if result.get("status") not in IMPORTED_STATUSES:
             raise ValueError(f"{path}: status {result.get('status')!r}, not graded ({result.get('reason', '')[:200]})")
         if notebook != lesson:
             raise ValueError(f"{notebook}.ipynb: the grader grades one notebook per lesson, {lesson}.ipynb")
@@ -116,37 +120,71 @@ class InjectVerdicts(NbGraderPreprocessor):
 
         coursedir = CourseDirectory(config=self.config)
         submitted = Path(coursedir.format_path(coursedir.submitted_directory, student, lesson)) / f"{notebook}.ipynb"
-        if result.get("sha256") and sha256_of(submitted) != result["sha256"]:
+        if result.get("status") == "graded" and result.get("sha256") and sha256_of(submitted) != result["sha256"]:
             raise ValueError(f"{submitted} is not the notebook that was graded (sha256 differs): "
                              f"grade it with `python -m autograder grade` first")
 
 
-class DropUnknownGradeIds(NbGraderPreprocessor):
-    """First of the sanitize steps: nbgrader metadata the grader ignores is removed here too.
+class PrepareAsGraded(NbGraderPreprocessor):
+    """First of the sanitize steps: the notebook becomes the one the grader ran (``importable``).
 
-    A cell whose grade_id the gradebook does not know, or that repeats an earlier cell's
-    grade_id, becomes ordinary code, as in the grader (``plan.prepare`` keeps the FIRST of
-    duplicates; nbgrader's ``DeduplicateIds`` would keep the last, and a made-up graded cell
-    makes nbgrader reject the whole notebook: "nbgrader cell does not have a grade_id").
+    nbgrader's own checks refuse what a student can do to a notebook and the grader grades
+    anyway: a deleted or moved test cell ("Inconsistent checksums"), a repeated or made-up
+    graded cell, a cell without ``execution_count``. In memory (the submitted file is left as it
+    is), the student's cells are kept with the master's locked cells put back, as ``plan.prepare``
+    does for the sandboxed run, so the gradebook holds the grader's verdicts for every notebook.
     """
 
+    results_dir = Unicode("", help="The grade command's --out folder (its results/<student>/<lesson>.json)."
+                          ).tag(config=True)
+
     def preprocess(self, nb, resources):
-        from nbgrader.api import Gradebook
+        import json
+
+        import nbformat
+        from nbgrader.coursedir import CourseDirectory
+
+        from . import plan as plans
 
         info = resources["nbgrader"]
-        with Gradebook(info["db_url"]) as gb:
-            known = {c.name for c in gb.find_notebook(info["notebook"], info["assignment"]).source_cells}
-        seen = set()
-        for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader")
-            if meta is None:
-                continue
-            gid = meta.get("grade_id") if isinstance(meta, dict) else None
-            if not isinstance(gid, str) or gid not in known or gid in seen:
-                del cell.metadata["nbgrader"]
-            else:
-                seen.add(gid)
-        return nb, resources
+        student, lesson = info["student"], info["assignment"]
+        result = report.load_result(report.result_path(Path(self.results_dir), student, lesson)) or {}
+        coursedir = CourseDirectory(config=self.config)
+        plan = plans.load_plan(lesson, Path(coursedir.root) / coursedir.source_directory, validate_checks=False)
+        prepared = importable(plan, result, json.loads(json.dumps(nb)))     # a plain copy of the student's
+        return nbformat.from_dict(prepared), resources
+
+
+# Imported: graded notebooks, and as zero-point submissions whose feedback gives the reason,
+# missing and unreadable ones (so formgrader's statistics count them, as grades.csv does).
+IMPORTED_STATUSES = ("graded", "missing", "invalid_notebook", "refused")
+
+
+def importable(plan, r: dict, student_nb: dict) -> dict:
+    """The notebook nbgrader imports for the result ``r``: the one the grader ran (``plan.prepare``:
+    the student's cells, with the master's locked cells put back where they were deleted, edited
+    or repeated), so that nbgrader's own checks never refuse what the grader graded (a deleted or
+    duplicated test cell, a missing execution_count); its solution cells carry the master's
+    nbgrader metadata. ``student_nb``: the graded notebook, or for a missing or unreadable one the
+    released lesson, unanswered."""
+    import copy
+
+    from . import plan as plans
+
+    prepared = plans.prepare(plan, student_nb).notebook
+    master = {plans.nbgrader_meta(c).get("grade_id"): plans.nbgrader_meta(c)
+              for c in _master_cells(plan.master)}
+    for cell in prepared["cells"]:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if isinstance(gid, str) and gid in master:
+            cell["metadata"]["nbgrader"] = copy.deepcopy(master[gid])
+    return prepared
+
+
+def _master_cells(master: Path) -> list:
+    import json
+
+    return json.loads(Path(master).read_text()).get("cells", [])
 
 
 def sha256_of(path: Path) -> str:
@@ -189,10 +227,10 @@ def autograde_preprocessors() -> list:
 
 
 def sanitize_preprocessors() -> list:
-    """nbgrader's ``Autograde.sanitize_preprocessors`` with ``DropUnknownGradeIds`` first."""
+    """nbgrader's ``Autograde.sanitize_preprocessors`` with ``PrepareAsGraded`` first."""
     from nbgrader.converters import Autograde
 
-    return [DropUnknownGradeIds] + list(Autograde.class_traits()["sanitize_preprocessors"].default())
+    return [PrepareAsGraded] + list(Autograde.class_traits()["sanitize_preprocessors"].default())
 
 
 def course_config(course_dir: Path, results_dir: Path):
@@ -206,7 +244,8 @@ def course_config(course_dir: Path, results_dir: Path):
         "CourseDirectory.db_url": f"sqlite:///{root / 'gradebook.db'}",
         "Autograde.autograde_preprocessors": autograde_preprocessors(),
         "Autograde.sanitize_preprocessors": sanitize_preprocessors(),
-        "InjectVerdicts.results_dir": str(Path(results_dir).resolve())})
+        "InjectVerdicts.results_dir": str(Path(results_dir).resolve()),
+        "PrepareAsGraded.results_dir": str(Path(results_dir).resolve())})
 
 
 OUR_CONFIG = "autograder_config.py"       # ours, rewritten by every import
@@ -368,10 +407,6 @@ def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=Non
             raise GradebookError(f"nbgrader generate_assignment {lesson} failed:\n{out.get('log', '')[-3000:]}")
     for r in results:
         student, lesson = r["student"], r["lesson"]
-        if r.get("status") in ("missing", "invalid_notebook", "refused"):
-            summary["skipped"].append((student, lesson, r.get("reason") or r["status"]))
-            log(f"{student} {lesson}: skipped ({r['status']}; 0 points in nbgrader too)")
-            continue
         key, mark = f"{student}/{lesson}", fingerprint(r, solutions / lesson / f"{lesson}.ipynb")
         if before.get(key) == mark and _still_in_gradebook(Gradebook, api.coursedir.db_url, course_dir, student,
                                                           lesson):
@@ -380,6 +415,10 @@ def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=Non
             continue
         try:
             seconds = _import_one(api, Gradebook, r, submissions, course_dir)
+        except Skip as why:
+            summary["skipped"].append((student, lesson, str(why)))
+            log(f"{student} {lesson}: skipped ({why})")
+            continue
         except GradebookError as err:
             summary["errors"].append((student, lesson, str(err)))
             log(f"{student} {lesson}: NOT imported: {err}")
@@ -388,6 +427,9 @@ def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=Non
         record[key] = mark
         report.write_json_atomic(course_dir / IMPORTED, record)
         summary["imported"].append((student, lesson, seconds))
+        if r.get("status") != "graded":
+            log(f"{student} {lesson}: imported as a zero-point submission ({str(r.get('reason') or r['status'])[:200]})")
+            continue
         manual = [c for c in r["cells"] if c.get("kind") == "manual"]
         todo = [c["grade_id"] for c in manual if c.get("answer")]
         blank = len(manual) - len(todo)
@@ -401,18 +443,25 @@ def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=Non
 
 def _import_one(api, Gradebook, r: dict, submissions: Path, course_dir: Path) -> float:
     student, lesson = r["student"], r["lesson"]
-    if r.get("status") != "graded":
+    if r.get("status") not in IMPORTED_STATUSES:
         raise GradebookError(f"status {r.get('status')}: {str(r.get('reason', ''))[:300]} (grade it again first)")
-    source = submissions / str(r.get("submission", ""))
-    if not r.get("submission") or not source.is_file() or source.is_symlink():
-        raise GradebookError(f"cannot find the graded notebook {source}; pass --submissions SUBMISSIONS_DIR "
-                             f"(the folder given to the grade command)")
-    if sha256_of(source) != r.get("sha256"):
-        raise GradebookError(f"{source} changed since it was graded (sha256 differs): grade again first")
     target = course_dir / "submitted" / student / lesson / f"{lesson}.ipynb"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not (target.exists() and target.samefile(source)):
-        shutil.copyfile(source, target)
+    if r["status"] == "graded":
+        source = submissions / str(r.get("submission", ""))
+        if not r.get("submission") or not source.is_file() or source.is_symlink():
+            raise GradebookError(f"cannot find the graded notebook {source}; pass --submissions SUBMISSIONS_DIR "
+                                 f"(the folder given to the grade command)")
+        if sha256_of(source) != r.get("sha256"):
+            raise GradebookError(f"{source} changed since it was graded (sha256 differs): grade again first")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not (target.exists() and target.samefile(source)):
+            shutil.copyfile(source, target)
+    elif submissions == course_dir:
+        raise Skip(f"{r['status']}: {str(r.get('reason') or '')[:200]}; the notebooks are collected into this course "
+                   f"folder, so no zero-point stand-in can take its place there (0 points in grades.csv)")
+    else:                                          # missing or unreadable: the lesson, unanswered, worth 0
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(course_dir / "release" / lesson / f"{lesson}.ipynb", target)
     stamp = target.parent / "timestamp.txt"
     if r.get("submitted_at") and not stamp.exists():
         stamp.write_text(str(r["submitted_at"]) + "\n")

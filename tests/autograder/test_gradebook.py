@@ -39,6 +39,20 @@ def ethics(answers: dict) -> dict:
     return nb
 
 
+def rearranged() -> dict:
+    """What nbgrader's own checks refuse and the grader grades: a test cell deleted, another moved
+    above its exercise, a third repeated, a cell without execution_count."""
+    import copy
+
+    nb = solved()
+    del nb["cells"][_index(nb, "data_add_channel")]
+    moved = nb["cells"].pop(_index(nb, "data_make_loader"))
+    nb["cells"].insert(_index(nb, "data_make_loader_answer"), moved)
+    nb["cells"].append(copy.deepcopy(nb["cells"][_index(nb, "data_normalize")]))
+    nb["cells"][_index(nb, "data_to_tensors")].pop("execution_count", None)
+    return nb
+
+
 def tampered() -> dict:
     nb = partly_wrong()
     nb["cells"][_index(nb, "data_normalize")]["source"] = 'print("\u2714 data_normalize passed")'
@@ -69,6 +83,8 @@ def imported(tmp_path_factory):
     put(root, "eve", solved(data_normalize_answer=solution("data_normalize_answer")
                             + f"open({str(marker)!r}, 'w').write('ran')\nimport os\nos._exit(3)\n"))
     put(root, "trudy", tampered())
+    put(root, "mallory", rearranged())
+    put(root, "oscar", "{ not a notebook")
     proc = grade_cmd(root, "--out", out, "--jobs", 2, "--time-factor", 0.5, "--data-dir", data_dir())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     marker_after_grading = marker.exists()
@@ -93,7 +109,8 @@ def imported(tmp_path_factory):
 
 def _flagged(gb) -> set:
     """(student, grade_id) of every answer nbgrader shows as needing a hand grade."""
-    return {(st, g.cell.name) for st in ("alice", "bob", "eve", "trudy") for le in ("01_data", ETHICS)
+    return {(st, g.cell.name) for st in ("alice", "bob", "eve", "trudy", "mallory", "oscar")
+            for le in ("01_data", ETHICS)
             for nb in [_submission(gb, le, st)] if nb is not None for g in nb.grades if g.needs_manual_grade}
 
 
@@ -118,9 +135,8 @@ class TestImport:
         s = imported["summary"]
         assert s["errors"] == [], s["errors"]
         assert {(st, le) for st, le, _ in s["imported"]} == {
-            ("alice", "01_data"), ("alice", ETHICS), ("bob", "01_data"), ("bob", ETHICS),
-            ("eve", "01_data"), ("trudy", "01_data")}
-        assert {(st, le) for st, le, _ in s["skipped"]} == {("eve", ETHICS), ("trudy", ETHICS)}   # missing
+            (st, le) for st in ("alice", "bob", "eve", "trudy", "mallory", "oscar") for le in ("01_data", ETHICS)}
+        assert s["skipped"] == []        # missing and unreadable notebooks: zero-point submissions
         assert not imported["marker"].exists() and not imported["marker_after_grading"]
 
     def test_gradebook_scores_equal_grades_csv_exactly(self, imported):
@@ -148,8 +164,21 @@ class TestImport:
                         assert g.auto_score == float(row["points"]), (student, gid, row)
                         assert not g.needs_manual_grade
                         seen += 1
-        assert seen == 4 * 4 + 3 * 2   # four lesson-1 notebooks, two lesson-6 notebooks
+        assert seen == 6 * 4 + 2 * 3 + 4 * (3 + 4)   # lesson 1, lesson 6 graded, lesson 6 missing (tests + answers)
         assert rows[("trudy", "01_data", "data_normalize")]["points"] == "0"
+        assert rows[("mallory", "01_data", "data_add_channel")]["points"] == "2"       # deleted, put back
+        assert rows[("mallory", "01_data", "data_make_loader")]["points"] == "0"       # moved above its exercise
+
+    def test_a_missing_or_unreadable_notebook_is_a_zero_point_submission_that_says_why(self, imported):
+        """Counted by formgrader (its class statistics agree with grades.csv), with the reason under each test."""
+        course = imported["course"]
+        nb = _load(course / "autograded" / "oscar" / "01_data" / "01_data.ipynb")
+        [err] = nb["cells"][_index(nb, "data_normalize")]["outputs"]
+        assert err["ename"].startswith("invalid notebook: the notebook is not valid JSON")
+        nb = _load(course / "autograded" / "eve" / ETHICS / f"{ETHICS}.ipynb")
+        [err] = nb["cells"][_index(nb, "ethics_shift")]["outputs"]
+        assert err["ename"].startswith("no notebook submitted")
+        assert (imported["root"] / "oscar" / "01_data.ipynb").read_text() == "{ not a notebook"   # left as it was
 
     def test_failed_cells_carry_the_teaching_message_not_hidden_tests(self, imported):
         nb = _load(imported["course"] / "autograded" / "bob" / "01_data" / "01_data.ipynb")
@@ -212,8 +241,9 @@ class TestImport:
         lines = []
         summary = gradebook.import_to_gradebook(out, course, submissions=root, log=lines.append)
         assert [(st, le) for st, le, _ in summary["imported"]] == [("bob", "01_data")], lines
-        assert sorted(summary["unchanged"]) == [("alice", "01_data"), ("alice", ETHICS), ("bob", ETHICS),
-                                                ("eve", "01_data"), ("trudy", "01_data")]
+        assert sorted(summary["unchanged"]) == sorted(
+            (st, le) for st in ("alice", "bob", "eve", "trudy", "mallory", "oscar") for le in ("01_data", ETHICS)
+            if (st, le) != ("bob", "01_data"))
         with Gradebook(db) as gb:
             grade = gb.find_grade("ethics_who_fails", ETHICS, ETHICS, "alice")
             assert (grade.manual_score, grade.needs_manual_grade) == (1.5, False)
@@ -254,3 +284,12 @@ def test_autograde_preprocessors_replace_execute_only():
     mine = gradebook.autograde_preprocessors()
     assert [p.__name__ for p in mine] == [("InjectVerdicts" if p.__name__ == "Execute" else p.__name__)
                                           for p in default]
+
+
+def test_a_missing_notebook_in_the_collect_layout_is_skipped_with_why(tmp_path):
+    """Where nbgrader collect put the notebooks in the course folder itself, no stand-in may take a
+    missing notebook's place there (the next grading would grade it): skipped, saying why."""
+    r = {"student": "dave", "lesson": "01_data", "status": "missing", "reason": "no notebook submitted"}
+    with pytest.raises(gradebook.Skip, match="no notebook submitted.*collected into this course folder"):
+        gradebook._import_one(None, None, r, tmp_path, tmp_path)
+    assert not (tmp_path / "submitted").exists()
