@@ -275,8 +275,17 @@ def feedback_notebook(result: dict, plan: LessonPlan, prepared, executed: Option
 SAFE_TAGS = ["a", "abbr", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
              "hr", "i", "img", "li", "ol", "p", "pre", "span", "strong", "sub", "sup", "table", "tbody", "td",
              "th", "thead", "tr", "ul", "del", "dl", "dt", "dd", "kbd"]
+MATHML_TAGS = ["math", "semantics", "annotation", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup",
+               "msubsup", "mfrac", "msqrt", "mroot", "mover", "munder", "munderover", "mtable", "mtr", "mtd",
+               "mstyle", "mpadded", "mphantom", "menclose", "mfenced"]
+SAFE_TAGS += MATHML_TAGS
 SAFE_ATTRIBUTES = {"*": ["class", "id", "title"], "a": ["href"], "img": ["src", "alt", "width", "height"],
-                   "td": ["align"], "th": ["align"]}
+                   "td": ["align"], "th": ["align"],
+                   **{t: ["display", "mathvariant", "stretchy", "fence", "separator", "accent", "accentunder",
+                          "lspace", "rspace", "width", "displaystyle", "scriptlevel", "columnalign", "xmlns",
+                          "encoding", "minsize", "maxsize", "largeop", "movablelimits", "form", "symmetric"]
+                      for t in MATHML_TAGS}}
+MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$\w])\$(?!\s)([^$\n]+?)(?<!\s)\$(?![\w$])", re.S)
 
 
 def clean_html(fragment) -> str:
@@ -289,6 +298,30 @@ def clean_html(fragment) -> str:
     text = fragment.decode() if isinstance(fragment, bytes) else str(fragment)
     return bleach.clean(text, tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES,
                         protocols=["http", "https", "mailto", "data"], strip=True, strip_comments=True)
+
+
+def math_to_mathml(markdown: str) -> str:
+    """``markdown`` with its TeX math ($...$ inline, $$...$$ display) as MathML, which browsers draw
+    themselves: the page needs no MathJax from the internet. Math that does not convert stays TeX."""
+    from latex2mathml.converter import convert
+
+    def one(m):
+        tex, display = (m.group(1), "block") if m.group(1) is not None else (m.group(2), "inline")
+        try:
+            return convert(tex.strip(), display=display)
+        except Exception:  # TeX latex2mathml does not know: leave it as written
+            return m.group(0)
+    return MATH.sub(one, markdown)
+
+
+# What a page must not fetch: nbconvert's lab template loads require.js and MathJax from a CDN.
+REMOTE_SCRIPTS = re.compile(r"<script[^>]*\bsrc=[\"']https?://[^>]*>\s*</script>\s*|"
+                            r"<script type=\"text/x-mathjax-config\">.*?</script>\s*", re.S)
+
+
+def offline(page: str) -> str:
+    """The page without the scripts it would fetch from the internet."""
+    return REMOTE_SCRIPTS.sub("", page)
 
 
 _exporter: list = []
@@ -304,11 +337,13 @@ def render_html(nb: dict, title: str) -> str:
     node = nbformat.from_dict(nb)
     for i, cell in enumerate(node.cells):
         cell["id"] = f"fb-{i:03d}"
+        if cell.cell_type == "markdown":
+            cell.source = math_to_mathml("".join(cell.source) if isinstance(cell.source, list) else cell.source)
     with _exporter_lock:
         if not _exporter:
             _exporter.append(HTMLExporter(template_name="lab", sanitize_html=True, filters={"clean_html": clean_html}))
         body, _ = _exporter[0].from_notebook_node(node, resources={"metadata": {"name": title}})
-    return body
+    return offline(body)
 
 
 def _plain_page(title: str, lines: List[str]) -> str:

@@ -26,7 +26,7 @@ from autograder.grading import engine
 from autograder.grading.worker import grade_task, item_seed, lesson_limits
 from submission_kit import (CHEAT, LESSON, LIAR, MASTER, RELEASED, TESTS, TO_TENSORS_ALONE, _index, _load,
                             _src, data_dir, grade_cmd, partly_wrong, put, solution, solution_lines, solved,
-                            write_master, add_channel_cells)
+                            write_master, add_channel_cells, REPO)
 
 _why: list = []
 needs_bwrap = pytest.mark.skipif(not sandbox.bwrap_available(why=_why), reason=f"bwrap unavailable: {_why}")
@@ -448,6 +448,36 @@ def test_feedback_html_is_sanitized():
     assert "<script" not in body and "onerror=" not in body and "href=\"javascript" not in body
     assert "<h1" in body and "alert(1)" in body                  # markdown still renders; the script is text
     assert "_hidden" not in body and "HIDDEN TESTS" not in body
+
+
+def test_a_feedback_page_fetches_nothing_and_its_math_renders_offline(tmp_path):
+    """Lesson 2's text as a feedback page: no script, stylesheet or image from the internet (the lab
+    template loaded require.js and MathJax from a CDN), and its formulas as MathML, which Chromium
+    draws with no network; an injected MathML link cannot run script."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from browser_kit import chromium
+
+    import nbformat
+
+    nb = nbformat.read(REPO / "lessons" / "02_conv" / "02_conv.ipynb", as_version=4)
+    nb["cells"].insert(0, {"cell_type": "markdown", "metadata": {},
+                           "source": '$x$ <math><mi href="javascript:alert(1)" onclick="alert(2)">y</mi></math>'})
+    page = report.render_html(nb, "Feedback: 02_conv - alice")
+    fetched = re.findall(r'(?:src|href)=["\'](https?://[^"\']+)|url\(["\']?(https?://[^)"\']+)', page)
+    assert fetched == [], fetched
+    body = page[page.index("<body"):]
+    assert body.count("<math") >= 3 and "javascript:" not in body and "onclick" not in body
+    assert "\\frac" not in body and "\\sum" not in body                 # no TeX left for a MathJax to typeset
+    (tmp_path / "page.html").write_text(page)
+    with chromium() as browser:
+        browser.get((tmp_path / "page.html").as_uri())
+        sizes = browser.execute_script(
+            "return [...document.querySelectorAll('math[display=block]')].map(m => m.getBoundingClientRect().height)")
+        browser.execute_script("document.querySelectorAll('math[display=block]')[1].scrollIntoView()")
+        browser.save_screenshot(str(tmp_path / "math.png"))
+    assert len(sizes) >= 2 and min(sizes) > 20, sizes                  # a fraction is taller than a line of text
 
 
 def fake_grade(item):
