@@ -44,7 +44,14 @@ def main(argv=None) -> int:
                     help="hand out this lesson (repeatable; default: all; later lessons show earlier answers as given code)")
     gb = sub.add_parser("gradebook", help="import the grades into an nbgrader course folder (formgrader)")
     _gradebook_arguments(gb)
+    from autograder.grading import class_report
+
+    rep = sub.add_parser("report", help="the class report: scores, pass rates, the most common failures (HTML)")
+    class_report.add_arguments(rep)
     args = parser.parse_args(argv)
+
+    if args.command == "report":
+        return class_report.run(args)
 
     if args.command == "gradebook":
         from autograder.grading import gradebook      # imports nbgrader (seconds): only here
