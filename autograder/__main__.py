@@ -48,10 +48,16 @@ def main(argv=None) -> int:
 
     rep = sub.add_parser("report", help="the class report: scores, pass rates, the most common failures (HTML)")
     class_report.add_arguments(rep)
+    from autograder.grading import export
+
+    exp = sub.add_parser("export", help="final grades (autograded + by hand - late penalties) for Canvas or Moodle")
+    export.add_arguments(exp)
     args = parser.parse_args(argv)
 
     if args.command == "report":
         return class_report.run(args)
+    if args.command == "export":
+        return export.run(args)
 
     if args.command == "gradebook":
         from autograder.grading import gradebook      # imports nbgrader (seconds): only here
@@ -101,6 +107,8 @@ def _gradebook_arguments(parser) -> None:
     parser.add_argument("--lesson", action="append", dest="lesson_ids", metavar="ID",
                         help="import this lesson only (repeatable; default: every lesson graded)")
     parser.add_argument("--solutions", type=Path, help="master notebooks (default: the course's solutions/)")
+    parser.add_argument("--roster", type=Path, help="roster.csv (id, first_name, last_name, email, lms_id): the "
+                                                    "students' names in formgrader and the exports")
 
 
 def _release(release, args) -> int:

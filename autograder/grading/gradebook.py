@@ -363,11 +363,13 @@ def _results(grades_dir: Path, lessons: Optional[Iterable[str]]) -> List[dict]:
 
 
 def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=None, solutions=None,
-                        log=print) -> dict:
+                        roster=None, log=print) -> dict:
     """Import the grades in ``grades_dir`` into the nbgrader course folder ``course_dir``.
 
     submissions: the SUBMISSIONS_DIR the grades were made from (default: ``course_dir``, i.e.
-        nbgrader's ``submitted/`` there); solutions: the master notebooks (default: the course's).
+        nbgrader's ``submitted/`` there); solutions: the master notebooks (default: the course's);
+        roster: a roster.csv (``roster.py``): the students' names, emails and LMS ids go into the
+        gradebook (formgrader and ``nbgrader export`` show them).
 
     Returns ``{"imported": [(student, lesson, seconds)], "unchanged": [(student, lesson)],
     "skipped": [(student, lesson, why)], "errors": [(student, lesson, why)], "seconds": total}``.
@@ -399,6 +401,8 @@ def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=Non
     summary: Dict[str, list] = {"imported": [], "unchanged": [], "skipped": [], "errors": []}
     before = _imported_before(course_dir)
     record = dict(before)
+    if roster is not None:
+        _add_roster(Gradebook, api.coursedir.db_url, roster, log)
     for lesson in sorted({r["lesson"] for r in results}):
         shutil.copytree(solutions / lesson, course_dir / "source" / lesson, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
@@ -439,6 +443,20 @@ def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=Non
             + (f" ({blank} unanswered: 0 points by nbgrader)" if blank else ""))
     summary["seconds"] = time.perf_counter() - t0
     return summary
+
+
+def _add_roster(Gradebook, db_url: str, roster: Path, log) -> None:
+    from .roster import RosterError, read_roster
+
+    try:
+        people = read_roster(roster)
+    except RosterError as err:
+        raise GradebookError(str(err)) from None
+    with Gradebook(db_url) as gb:
+        for p in people.values():
+            gb.update_or_create_student(p.id, first_name=p.first_name or None, last_name=p.last_name or None,
+                                        email=p.email or None, lms_user_id=p.lms_id or None)
+    log(f"roster: {len(people)} students' names, emails and LMS ids in the gradebook")
 
 
 def _import_one(api, Gradebook, r: dict, submissions: Path, course_dir: Path) -> float:
@@ -497,7 +515,7 @@ def run(args) -> int:
         return 2
     try:
         s = import_to_gradebook(args.grades_dir, args.course, lessons=args.lesson_ids,
-                                submissions=args.submissions, solutions=args.solutions)
+                                submissions=args.submissions, solutions=args.solutions, roster=args.roster)
     except GradebookError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2

@@ -260,6 +260,36 @@ class TestImport:
         assert "InjectVerdicts" in [p.__name__ for p in loaded.Autograde.autograde_preprocessors]
 
 
+    def test_the_roster_names_the_students_and_the_export_adds_hand_grades_minus_late_penalties(self, imported):
+        """(After the resubmission round, which marked alice's ethics_who_fails 1.5 by hand.) With a
+        roster, formgrader shows names, not "None, None"; the Canvas export of the course gives
+        nbgrader's score (autograded + by hand) minus its late penalty."""
+        from nbgrader.api import Gradebook
+
+        from autograder.grading import export
+
+        course, out = imported["course"], imported["out"]
+        roster = course.parent / "roster.csv"
+        roster.write_text("id,first_name,last_name,email,lms_id\nalice,Alice,Liddell,alice@uni.edu,4711\n"
+                          "bob,Bob,Smith,bob@uni.edu,4712\n")
+        lines = []
+        gradebook.import_to_gradebook(out, course, submissions=imported["root"], roster=roster, log=lines.append)
+        db = f"sqlite:///{course / 'gradebook.db'}"
+        with Gradebook(db) as gb:
+            alice = gb.find_student("alice")
+            assert (alice.first_name, alice.last_name, alice.email, alice.lms_user_id) == \
+                ("Alice", "Liddell", "alice@uni.edu", "4711")
+            gb.find_submission_notebook("01_data", "01_data", "bob").late_submission_penalty = 2.0
+            gb.db.commit()
+        path, _ = export.export(out, "canvas", roster=roster, course=course, out=course.parent / "canvas.csv")
+        rows = {r["SIS User ID"]: r for r in csv.DictReader(path.read_text().splitlines())}
+        ethics = next(k for k in rows["alice"] if k.startswith(ETHICS))
+        totals = json.loads((out / "grades.json").read_text())["totals"]
+        assert float(rows["alice"][ethics]) == float(totals["alice"][ETHICS]) + 1.5      # + the hand grade
+        assert float(rows["bob"][next(k for k in rows["bob"] if k.startswith("01_data"))]) == \
+            float(totals["bob"]["01_data"]) - 2.0                                         # - the late penalty
+
+
 def test_verdict_outputs_give_nbgrader_our_points():
     """Unit test (no sandbox): nbgrader's determine_grade on InjectVerdicts' outputs."""
     import nbformat

@@ -1,0 +1,149 @@
+"""``python -m autograder export GRADES_DIR --format canvas|moodle``: final grades for an LMS.
+
+A final grade is, per student and lesson, the autograded points of the grade command
+(``GRADES_DIR/results/``) plus, with ``--course COURSE_DIR`` (the nbgrader course folder that
+``python -m autograder gradebook`` filled), the points given by hand there, minus nbgrader's late
+penalty: nbgrader's ``score - late_submission_penalty`` for every imported notebook. Without
+``--course`` only the autograded points are exported, and the command says so.
+
+Students come from ``--roster roster.csv`` (``roster.py``), in its order; a roster student
+without a notebook gets 0 (as ``grades.csv`` counts a missing notebook), and a student graded but
+not on the roster is exported with the grader's id only, named in a warning.
+
+- ``canvas``: Canvas' Gradebook import CSV: the columns ``Student`` ("Last, First"), ``ID`` (the
+  Canvas user ID: the roster's ``lms_id``), ``SIS User ID`` (the roster's ``id``), ``SIS Login ID``
+  (its email), ``Section``, then one column per lesson; the second row, ``Points Possible``,
+  gives each lesson's maximum. A lesson column without a Canvas assignment ID in its name makes
+  Canvas create that assignment on import.
+- ``moodle``: Moodle's grade import CSV: ``ID number`` (``lms_id``), ``Email address``,
+  ``First name``, ``Last name``, then one column per lesson; on import, map ``ID number`` or
+  ``Email address`` to the user and each lesson column to its grade item.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from . import class_report, report
+from .roster import Person, RosterError, read_roster
+
+PROG = "python -m autograder export"
+FORMATS = ("canvas", "moodle")
+
+
+def final_grades(grades_dir: Path, course_dir: Optional[Path] = None) -> Tuple[Dict[Tuple[str, str], float],
+                                                                              Dict[str, float], List[str]]:
+    """({(student, lesson): final points}, {lesson: points possible}, notes)."""
+    results = class_report.load_results(grades_dir)
+    grades = {(r["student"], r["lesson"]): float(r.get("points") or 0) for r in results}
+    possible: Dict[str, float] = {}
+    for r in results:
+        top = float(r.get("max_points") or 0) + float(r.get("manual_max_points") or 0)
+        possible[r["lesson"]] = max(possible.get(r["lesson"], 0.0), top)
+    notes = []
+    if course_dir is None:
+        if any(r.get("manual_max_points") for r in results):
+            notes.append("written answers are not included (graded by hand: pass --course COURSE_DIR, the "
+                         "folder of `python -m autograder gradebook`)")
+        return grades, possible, notes
+    from nbgrader.api import Gradebook, MissingEntry
+
+    db = Path(course_dir) / "gradebook.db"
+    if not db.is_file():
+        raise ValueError(f"{db} does not exist: import the grades first (python -m autograder gradebook)")
+    with Gradebook(f"sqlite:///{db.resolve()}") as gb:
+        for student, lesson in list(grades):
+            try:
+                sub = gb.find_submission(lesson, student)
+            except MissingEntry:
+                continue                               # not imported: the autograded points
+            grades[(student, lesson)] = max(0.0, float(sub.score or 0) - float(sub.late_submission_penalty or 0))
+    return grades, possible, notes
+
+
+def _people(grades: Dict[Tuple[str, str], float], roster: Optional[Dict[str, Person]]) -> Tuple[List[Person], List[str]]:
+    graded = sorted({s for s, _ in grades})
+    if roster is None:
+        return [Person(s) for s in graded], []
+    extra = [s for s in graded if s not in roster]
+    return list(roster.values()) + [Person(s) for s in extra], extra
+
+
+def _number(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+def canvas_csv(grades, possible, people: List[Person], titles: Dict[str, str]) -> str:
+    lessons = sorted(possible)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section"] + [titles.get(le, le) for le in lessons])
+    w.writerow(["Points Possible", "", "", "", ""] + [_number(possible[le]) for le in lessons])
+    for p in people:
+        w.writerow([p.sortable_name, p.lms_id, p.id, p.email, ""]
+                   + [_number(grades.get((p.id, le), 0.0)) for le in lessons])
+    return out.getvalue()
+
+
+def moodle_csv(grades, possible, people: List[Person], titles: Dict[str, str]) -> str:
+    lessons = sorted(possible)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["ID number", "Email address", "First name", "Last name"] + [titles.get(le, le) for le in lessons])
+    for p in people:
+        w.writerow([p.lms_id or p.id, p.email, p.first_name, p.last_name]
+                   + [_number(grades.get((p.id, le), 0.0)) for le in lessons])
+    return out.getvalue()
+
+
+def lesson_titles() -> Dict[str, str]:
+    """lesson id -> "01_data: <its title in course.yml>" (the column names in the LMS)."""
+    try:
+        from coursekit import config
+
+        return {le.id: f"{le.id}: {le.title}" for le in config.load().lessons}
+    except Exception:  # no course.yml (grades of another course): the ids
+        return {}
+
+
+def export(grades_dir: Path, fmt: str, *, roster: Optional[Path] = None, course: Optional[Path] = None,
+           out: Optional[Path] = None) -> Tuple[Path, List[str]]:
+    """Write the export; returns (its path, warnings)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    grades, possible, notes = final_grades(grades_dir, course)
+    people, extra = _people(grades, read_roster(roster) if roster else None)
+    if extra:
+        notes.append(f"graded but not on the roster (exported with the grader's id only): {', '.join(extra)}")
+    if roster is None:
+        notes.append("no --roster: the LMS cannot match students by the grader's ids alone")
+    text = (canvas_csv if fmt == "canvas" else moodle_csv)(grades, possible, people, lesson_titles())
+    path = Path(out) if out else Path(grades_dir) / f"{fmt}.csv"
+    report.write_bytes_atomic(path, text.encode("utf-8"))
+    return path, notes
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("grades_dir", type=Path, metavar="GRADES_DIR", help="the --out folder of the grade command")
+    parser.add_argument("--format", required=True, choices=FORMATS, help="the LMS's gradebook import format")
+    parser.add_argument("--roster", type=Path, help="roster.csv: id, first_name, last_name, email, lms_id")
+    parser.add_argument("--course", type=Path, metavar="COURSE_DIR",
+                        help="the nbgrader course folder of `python -m autograder gradebook`: adds hand grades, "
+                             "subtracts late penalties")
+    parser.add_argument("--out", type=Path, help="the CSV to write (default: GRADES_DIR/<format>.csv)")
+
+
+def run(args) -> int:
+    """0: written; 2: usage error (one line)."""
+    try:
+        path, notes = export(args.grades_dir, args.format, roster=args.roster, course=args.course, out=args.out)
+    except (ValueError, RosterError) as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(f"note: {note}")
+    print(f"wrote {path}")
+    return 0
