@@ -419,12 +419,14 @@ show_feature_maps(out[0], title="After conv2 (still random) + ReLU + pooling: wh
 # a corner, a crossing) in one of 16 regions of the digit. These 16 × 4 × 4 = 256 numbers are all
 # that the rest of the network gets to see.
 #
-# The whole convolutional part at a glance: the same digit through your `ConvFeatures`, as your
-# `forward` computes it, with the shape after every layer. Between the layers, the figure names
-# what your code did to the numbers (it checks for ReLU and pooling by their effect).
+# The whole convolutional part at a glance: the same digit through a fresh `ConvFeatures` (random
+# kernels), as your `forward` computes it, with the shape after every layer. Between the layers,
+# the figure names what your code did to the numbers (it checks for ReLU and pooling by their
+# effect).
 
 # %%
-show_data_flow(features, x[0])
+relies_on("conv_features")   # a warning here if your ConvFeatures did not pass its check
+show_data_flow(ConvFeatures(), batch[:1])
 
 # %% [markdown]
 # ## Summary

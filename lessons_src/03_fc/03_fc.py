@@ -302,13 +302,14 @@ show_bars(logits[0], torch.softmax(logits[0], dim=0),
           names=[f"logits for a {labels[0]} (untrained)", "softmax of them"], xlabel="digit")
 
 # %% [markdown]
-# The whole network at a glance: the first digit through your `Net`, as your `forward` computes
+# The whole network at a glance: the first digit through a fresh `Net`, as your `forward` computes
 # it, with the shape after every layer, from the image, `1 × 28 × 28`, to the ten scores. Feature
 # maps are drawn as grids of their channels, vectors as columns (blue negative, red positive);
 # the figure names what your code did between two layers by its effect on the numbers.
 
 # %%
-show_data_flow(net, batch[:1])
+relies_on("fc_net")   # a warning here if your Net did not pass its check
+show_data_flow(Net(), torch.from_numpy(images[:1, None].astype(np.float32) / 255))      # (1, 1, 28, 28)
 
 # %% [markdown]
 # ## 5. How many parameters?
