@@ -52,8 +52,15 @@ def main(argv=None) -> int:
 
     exp = sub.add_parser("export", help="final grades (autograded + by hand - late penalties) for Canvas or Moodle")
     export.add_arguments(exp)
+    from autograder.grading import feedback_release
+
+    fb = sub.add_parser("feedback", help="one feedback document per student and lesson (verdicts + hand grades), "
+                                         "in nbgrader's feedback layout")
+    feedback_release.add_arguments(fb)
     args = parser.parse_args(argv)
 
+    if args.command == "feedback":
+        return feedback_release.run(args)
     if args.command == "report":
         return class_report.run(args)
     if args.command == "export":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -288,6 +289,25 @@ class TestImport:
         assert float(rows["alice"][ethics]) == float(totals["alice"][ETHICS]) + 1.5      # + the hand grade
         assert float(rows["bob"][next(k for k in rows["bob"] if k.startswith("01_data"))]) == \
             float(totals["bob"]["01_data"]) - 2.0                                         # - the late penalty
+
+
+    def test_one_feedback_document_per_student_with_the_hand_grades_in_nbgraders_layout(self, imported):
+        """(After the hand grade, its comment and bob's late penalty of the tests above.) The grade
+        command's page, with the written answers' points and comments, the late penalty and the
+        total at its top, in COURSE_DIR/feedback/<student>/<lesson>/<lesson>.html."""
+        proc = subprocess.run([sys.executable, "-m", "autograder", "feedback", str(imported["out"]),
+                               "--course", str(imported["course"])], cwd=REPO, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        folder = imported["course"] / "feedback"
+        alice = (folder / "alice" / ETHICS / f"{ETHICS}.html").read_text()
+        hand = alice[alice.index('<section id="graded-by-hand"'):alice.index("</section>")]
+        assert "<code>ethics_who_fails</code></td><td>1.5 / 2</td><td>Clear and concrete.</td>" in hand
+        assert "not graded yet" in hand and "Total: 10.5 / 19" in hand            # 9 autograded + 1.5
+        assert "_hidden" not in alice and not re.search(r'src="https?://', alice)     # (links to papers are fine)
+        bob = (folder / "bob" / "01_data" / "01_data.html").read_text()
+        assert "Late penalty: &minus;2 points" in bob and "Total: 10 / 12" in bob
+        assert "data_normalize" in bob                                  # the verdicts of the run are there
 
 
 def test_verdict_outputs_give_nbgrader_our_points():
