@@ -90,6 +90,7 @@ class Course:
     recipes: typing.Dict[str, Recipe]
     evaluation: EvaluationConfig
     lessons: typing.List[Lesson]
+    late: typing.Optional[dict]     # due dates and penalties: checked by autograder.grading.late
 
     def __post_init__(self) -> None:
         ids = [lesson.id for lesson in self.lessons]

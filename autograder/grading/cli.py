@@ -2,13 +2,15 @@
 
     python -m autograder grade SUBMISSIONS_DIR --out DIR [--lesson ID ...] [--jobs N | --scheduler ADDR]
                                [--seed N] [--force] [--time-factor F] [--data-dir DIR] [--solutions DIR]
-                               [--scratch DIR] [--no-progress] [--unsandboxed]
+                               [--scratch DIR] [--late FILE] [--no-progress] [--unsandboxed]
 
 Finds the submissions (``autograder.grading.discover``), makes one work item per student and
 lesson, grades the items on an engine (``engine.LocalEngine``: ``--jobs`` worker processes
 here; ``dask_engine.DaskEngine``: the workers of the Dask cluster at ``--scheduler``) with a
 progress bar, writing each result as it arrives (``engine.grade``), then rebuilds
 ``grades.csv`` and ``grades.json`` from the per-item results and prints a students × lessons table.
+Late notebooks lose points by the late policy (``late.py``: course.yml's ``late:`` or ``--late FILE``),
+computed from the submission times at every run (a late_penalty row in grades.csv).
 
 Exit status: 0 when grading worked (whatever the students scored), 1 when an item could not
 be graded (a grader error: see its reason), a student folder was skipped, or the Dask
@@ -28,7 +30,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from . import report, submissions
+from . import late, report, submissions
 from .discover import DiscoveryError, discover
 from .plan import PlanError, lesson_ids, load_plan
 from .worker import RESULT_FORMAT, error_result, item_seed, lesson_limits
@@ -59,6 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--data-dir", type=Path, help="MNIST root (default: as `python -m coursekit fetch` finds it)")
     g.add_argument("--solutions", type=Path, help="master notebooks (default: the course's solutions/)")
     g.add_argument("--scratch", type=Path, help="where sandboxes get their scratch folders (default: $TMPDIR)")
+    g.add_argument("--late", type=Path, metavar="FILE",
+                   help="due dates and the late penalty (YAML: the keys of course.yml's late:, which is the default)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--unsandboxed", action="store_true",
                    help="grade even if bwrap does not work (student code is then NOT isolated)")
@@ -108,7 +112,8 @@ def _fingerprint(lesson_plan, extra: str) -> str:
 
     The grading code (autograder/grading, the runner, driver and sandbox), coursekit's check
     framework and the lesson's own check and hidden-judge modules, the master notebook, and
-    course.yml's settings (its other lessons excluded). Anything else changed: use --force.
+    course.yml's settings (its other lessons and the late policy excluded: penalties are worked out
+    at every run). Anything else changed: use --force.
     """
     import yaml
     from coursekit import checks
@@ -135,7 +140,7 @@ def _fingerprint(lesson_plan, extra: str) -> str:
         course = {}
     if isinstance(course, dict):
         mine = [x for x in course.get("lessons") or [] if isinstance(x, dict) and x.get("id") == lesson_plan.lesson]
-        settings = {k: v for k, v in course.items() if k not in ("lessons", "data")}
+        settings = {k: v for k, v in course.items() if k not in ("lessons", "data", "late")}
         h.update(json.dumps([settings, mine], sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
@@ -176,7 +181,8 @@ def _run(args) -> int:
         known = lesson_ids(solutions)
         subs, warnings = discover(root, known, only=args.lesson_ids, exclude=[out])
         plans = {lesson: load_plan(lesson, solutions, validate_checks="ids") for lesson in sorted({s.lesson for s in subs})}
-    except (DiscoveryError, PlanError) as err:
+        args.late_policy = late.load(args.late, known)
+    except (DiscoveryError, PlanError, late.LateError) as err:
         raise UsageError(str(err)) from None
     for lesson, p in plans.items():
         total = p.autograded_max + p.manual_max
@@ -286,10 +292,18 @@ def _grade_all(args, root, out, solutions, subs, warnings, plans, data_dir, allo
             if interrupted or lost:
                 continue
             r = error_result(it, "grader error: no result was written for this notebook")
+        r["submitted_at"] = it["submitted_at"]        # this run's: a resubmission of the same bytes is later
         results.append(r)
     lessons_order = [lesson for lesson in lesson_ids(solutions) if lesson in plans]
-    report.write_class_files(out, results, lessons_order, warnings=warnings)
-    print(report.summary_table(results, lessons_order))
+    policy = getattr(args, "late_policy", None) or late.NO_POLICY
+    unknown = [r for r in results if policy.due_for(r["student"], r["lesson"]) and not r.get("submitted_at")
+               and r.get("status") == "graded"]
+    if unknown:
+        warnings = [*warnings, f"{len(unknown)} notebook(s) carry no submission time (no timestamp.txt): "
+                               f"not checked for lateness, e.g. {unknown[0]['student']} {unknown[0]['lesson']}"]
+        print(f"warning: {warnings[-1]}", file=sys.stderr)
+    report.write_class_files(out, results, lessons_order, warnings=warnings, late=policy)
+    print(report.summary_table(results, lessons_order, late=policy))
     errors = [r for r in results if r.get("status") == "grader_error"]
     for r in errors:
         print(f"{r['student']} {r['lesson']}: {r.get('reason', '')}", file=sys.stderr)

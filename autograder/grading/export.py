@@ -2,9 +2,11 @@
 
 A final grade is, per student and lesson, the autograded points of the grade command
 (``GRADES_DIR/results/``) plus, with ``--course COURSE_DIR`` (the nbgrader course folder that
-``python -m autograder gradebook`` filled), the points given by hand there, minus nbgrader's late
-penalty: nbgrader's ``score - late_submission_penalty`` for every imported notebook. Without
-``--course`` only the autograded points are exported, and the command says so.
+``python -m autograder gradebook`` filled), the points given by hand there, minus the late
+penalty: the grade command's late policy (``late.py``) on nbgrader's score (hand grades included)
+where that policy takes points, else nbgrader's own ``late_submission_penalty``. Without
+``--course`` the autograded points minus the grade command's late penalty are exported (the
+command says the written answers are missing).
 
 Students come from ``--roster roster.csv`` (``roster.py``), in its order; a roster student
 without a notebook gets 0 (as ``grades.csv`` counts a missing notebook), and a student graded but
@@ -27,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from . import class_report, report
+from . import class_report, late, report
 from .roster import Person, RosterError, read_roster
 
 PROG = "python -m autograder export"
@@ -38,7 +40,9 @@ def final_grades(grades_dir: Path, course_dir: Optional[Path] = None) -> Tuple[D
                                                                               Dict[str, float], List[str]]:
     """({(student, lesson): final points}, {lesson: points possible}, notes)."""
     results = class_report.load_results(grades_dir)
-    grades = {(r["student"], r["lesson"]): float(r.get("points") or 0) for r in results}
+    policy, assessed, _ = late.recorded(grades_dir)
+    grades = {(r["student"], r["lesson"]): float(r.get("points") or 0)
+              - float(assessed.get((r["student"], r["lesson"]), {}).get("penalty") or 0) for r in results}
     possible: Dict[str, float] = {}
     for r in results:
         top = float(r.get("max_points") or 0) + float(r.get("manual_max_points") or 0)
@@ -60,7 +64,7 @@ def final_grades(grades_dir: Path, course_dir: Optional[Path] = None) -> Tuple[D
                 sub = gb.find_submission(lesson, student)
             except MissingEntry:
                 continue                               # not imported: the autograded points
-            grades[(student, lesson)] = max(0.0, float(sub.score or 0) - float(sub.late_submission_penalty or 0))
+            grades[(student, lesson)] = max(0.0, float(sub.score or 0) - late.final_penalty(policy, gb, student, lesson))
     return grades, possible, notes
 
 

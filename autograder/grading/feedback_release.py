@@ -4,8 +4,8 @@ student and lesson, in nbgrader's feedback layout.
 Each document is the grade command's feedback page (``GRADES_DIR/feedback/<student>/<lesson>.html``:
 the run's outputs, each verdict with its teaching message, nothing hidden, nothing fetched from
 the internet) with, at its top, what was graded by hand in the nbgrader course folder that
-``python -m autograder gradebook`` filled: each written answer's points and comment, nbgrader's
-late penalty, and the total. It goes to ``COURSE_DIR/feedback/<student>/<lesson>/<lesson>.html``,
+``python -m autograder gradebook`` filled: each written answer's points and comment, the late
+penalty (and how late), and the total. It goes to ``COURSE_DIR/feedback/<student>/<lesson>/<lesson>.html``,
 where nbgrader's ``release_feedback`` (and the students' ``fetch_feedback``) find it.
 """
 from __future__ import annotations
@@ -15,13 +15,14 @@ import sys
 from pathlib import Path
 from typing import List, Tuple
 
-from . import class_report, report
+from . import class_report, late, report
 
 PROG = "python -m autograder feedback"
 
 
-def hand_graded_section(gb, student: str, lesson: str, autograded: float) -> str:
-    """The HTML block with the hand grades, comments, late penalty and total of one submission."""
+def hand_graded_section(gb, student: str, lesson: str, autograded: float, policy=None) -> str:
+    """The HTML block with the hand grades, comments, late penalty and total of one submission
+    (``policy``: the grade command's ``late.LatePolicy``; default: nbgrader's penalty)."""
     from nbgrader.api import MissingEntry
 
     try:
@@ -44,10 +45,15 @@ def hand_graded_section(gb, student: str, lesson: str, autograded: float) -> str
             points = f"{score:g} / {float(g.max_score):g}"
         rows.append(f"<tr><td><code>{html.escape(g.cell.name)}</code></td><td>{html.escape(points)}</td>"
                     f"<td>{html.escape(text)}</td></tr>")
-    penalty = float(sub.late_submission_penalty or 0)
+    policy = policy or late.NO_POLICY
+    penalty = late.final_penalty(policy, gb, student, lesson)
     total = max(0.0, autograded + hand - penalty)
+    why = ""
+    if penalty and sub.total_seconds_late:
+        why = f" (submitted {late.show_delay(sub.total_seconds_late)} after the due date" + (
+            f"; {html.escape(policy.rule())})" if policy.active else ")")
     lines = [f"<p>Autograded: {autograded:g} points. Graded by hand: {hand:g} points."
-             + (f" Late penalty: &minus;{penalty:g} points." if penalty else "")
+             + (f" Late penalty: &minus;{penalty:g} points{why}." if penalty else "")
              + f" <strong>Total: {total:g} / {float(sub.max_score):g}</strong>.</p>"]
     if rows:
         lines.insert(0, "<table><thead><tr><th>written answer</th><th>points</th><th>comment</th></tr></thead>"
@@ -66,6 +72,7 @@ def release(grades_dir: Path, course_dir: Path) -> Tuple[List[Path], List[str]]:
     if not db.is_file():
         raise ValueError(f"{db} does not exist: import the grades first (python -m autograder gradebook)")
     written, notes = [], []
+    policy = late.recorded(grades_dir)[0]
     with Gradebook(f"sqlite:///{db.resolve()}") as gb:
         for r in class_report.load_results(grades_dir):
             student, lesson = r["student"], r["lesson"]
@@ -74,7 +81,7 @@ def release(grades_dir: Path, course_dir: Path) -> Tuple[List[Path], List[str]]:
                 notes.append(f"{student} {lesson}: no feedback page in {page_path.parent} (grade it first)")
                 continue
             page = page_path.read_text(encoding="utf-8")
-            section = hand_graded_section(gb, student, lesson, float(r.get("points") or 0))
+            section = hand_graded_section(gb, student, lesson, float(r.get("points") or 0), policy)
             if section:
                 at = page.find(">", page.find("<body")) + 1
                 page = page[:at] + section + page[at:]

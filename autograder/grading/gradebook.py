@@ -48,9 +48,10 @@ from typing import Dict, Iterable, List, Optional
 
 from traitlets import Unicode
 
+from nbgrader.plugins import LateSubmissionPlugin
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from . import report
+from . import late, report
 
 PROG = "python -m autograder gradebook"
 PASSED = "\u2714 passed"
@@ -155,6 +156,20 @@ class PrepareAsGraded(NbGraderPreprocessor):
         return nbformat.from_dict(prepared), resources
 
 
+class CoursePenalty(LateSubmissionPlugin):
+    """nbgrader's late-penalty plugin with the grade command's late policy (``late.py``: zero or
+    points per started hour, capped, after a grace period), read from ``GRADES_DIR/grades.json``.
+    nbgrader gives it the seconds late after the due date and the student's extension, which the
+    import put into the gradebook; set in the course config only while that policy takes points."""
+
+    grades_dir = Unicode("", help="The grade command's --out folder (its grades.json holds the late policy)."
+                         ).tag(config=True)
+
+    def late_submission_penalty(self, student_id, score, total_seconds_late):
+        policy = late.recorded(Path(self.grades_dir))[0]
+        return policy.penalty(float(total_seconds_late or 0), float(score or 0))
+
+
 # Imported: graded notebooks, and as zero-point submissions whose feedback gives the reason,
 # missing and unreadable ones (so formgrader's statistics count them, as grades.csv does).
 IMPORTED_STATUSES = ("graded", "missing", "invalid_notebook", "refused")
@@ -238,14 +253,18 @@ def course_config(course_dir: Path, results_dir: Path):
     from autograder.release import nbgrader_config
 
     root = Path(course_dir).resolve()
-    return nbgrader_config(**{
+    settings = {
         "CourseDirectory.root": str(root), "CourseDirectory.source_directory": "source",
         "CourseDirectory.release_directory": "release",
         "CourseDirectory.db_url": f"sqlite:///{root / 'gradebook.db'}",
         "Autograde.autograde_preprocessors": autograde_preprocessors(),
         "Autograde.sanitize_preprocessors": sanitize_preprocessors(),
         "InjectVerdicts.results_dir": str(Path(results_dir).resolve()),
-        "PrepareAsGraded.results_dir": str(Path(results_dir).resolve())})
+        "PrepareAsGraded.results_dir": str(Path(results_dir).resolve())}
+    if late.recorded(Path(results_dir))[0].active:     # the grade command's late policy takes points
+        settings.update({"AssignLatePenalties.plugin_class": CoursePenalty,
+                         "CoursePenalty.grades_dir": str(Path(results_dir).resolve())})
+    return nbgrader_config(**settings)
 
 
 OUR_CONFIG = "autograder_config.py"       # ours, rewritten by every import
@@ -401,6 +420,7 @@ def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=Non
     summary: Dict[str, list] = {"imported": [], "unchanged": [], "skipped": [], "errors": []}
     before = _imported_before(course_dir)
     record = dict(before)
+    policy, _, times = late.recorded(grades_dir)
     if roster is not None:
         _add_roster(Gradebook, api.coursedir.db_url, roster, log)
     for lesson in sorted({r["lesson"] for r in results}):
@@ -416,9 +436,10 @@ def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=Non
                                                           lesson):
             summary["unchanged"].append((student, lesson))
             log(f"{student} {lesson}: unchanged since the last import (its hand grades and comments stay)")
+            _late(Gradebook, api.coursedir.db_url, policy, student, lesson, times.get((student, lesson)), log)
             continue
         try:
-            seconds = _import_one(api, Gradebook, r, submissions, course_dir)
+            seconds = _import_one(api, Gradebook, r, submissions, course_dir, times.get((student, lesson)))
         except Skip as why:
             summary["skipped"].append((student, lesson, str(why)))
             log(f"{student} {lesson}: skipped ({why})")
@@ -431,6 +452,7 @@ def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=Non
         record[key] = mark
         report.write_json_atomic(course_dir / IMPORTED, record)
         summary["imported"].append((student, lesson, seconds))
+        _late(Gradebook, api.coursedir.db_url, policy, student, lesson, times.get((student, lesson)), log)
         if r.get("status") != "graded":
             log(f"{student} {lesson}: imported as a zero-point submission ({str(r.get('reason') or r['status'])[:200]})")
             continue
@@ -443,6 +465,17 @@ def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=Non
             + (f" ({blank} unanswered: 0 points by nbgrader)" if blank else ""))
     summary["seconds"] = time.perf_counter() - t0
     return summary
+
+
+def _late(Gradebook, db_url: str, policy, student: str, lesson: str, submitted_at, log) -> None:
+    """The due date, extension, submission time and late penalty of one imported notebook (at every
+    import, so an extension granted later, or a changed policy, reaches the gradebook without
+    importing the notebook again)."""
+    with Gradebook(db_url) as gb:
+        penalty = late.in_gradebook(policy, gb, student, lesson, submitted_at)
+        seconds = gb.find_submission(lesson, student).total_seconds_late if policy.due else 0
+    if penalty:
+        log(f"{student} {lesson}: {late.show_delay(seconds)} late: late penalty {penalty:g} point(s) ({policy.rule()})")
 
 
 def _add_roster(Gradebook, db_url: str, roster: Path, log) -> None:
@@ -459,7 +492,7 @@ def _add_roster(Gradebook, db_url: str, roster: Path, log) -> None:
     log(f"roster: {len(people)} students' names, emails and LMS ids in the gradebook")
 
 
-def _import_one(api, Gradebook, r: dict, submissions: Path, course_dir: Path) -> float:
+def _import_one(api, Gradebook, r: dict, submissions: Path, course_dir: Path, submitted_at=None) -> float:
     student, lesson = r["student"], r["lesson"]
     if r.get("status") not in IMPORTED_STATUSES:
         raise GradebookError(f"status {r.get('status')}: {str(r.get('reason', ''))[:300]} (grade it again first)")
@@ -481,8 +514,10 @@ def _import_one(api, Gradebook, r: dict, submissions: Path, course_dir: Path) ->
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(course_dir / "release" / lesson / f"{lesson}.ipynb", target)
     stamp = target.parent / "timestamp.txt"
-    if r.get("submitted_at") and not stamp.exists():
-        stamp.write_text(str(r["submitted_at"]) + "\n")
+    when = submitted_at or r.get("submitted_at")
+    if when and submissions != course_dir:       # (collected here: it is nbgrader's own timestamp.txt)
+        if not stamp.is_file() or stamp.read_text().strip() != str(when):
+            stamp.write_text(str(when) + "\n")
     start = time.perf_counter()
     out = api.autograde(lesson, student, force=True, create=True)
     seconds = time.perf_counter() - start

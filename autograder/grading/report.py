@@ -116,29 +116,56 @@ def csv_rows(results: Iterable[dict]) -> List[List[str]]:
     return rows
 
 
-def write_class_files(out: Path, results: List[dict], lessons: List[str], *, warnings: List[str] = ()) -> None:
-    """grades.csv and grades.json from the per-item results (in student, course order)."""
+def write_class_files(out: Path, results: List[dict], lessons: List[str], *, warnings: List[str] = (),
+                      late=None) -> None:
+    """grades.csv and grades.json from the per-item results (in student, course order).
+
+    late: the ``late.LatePolicy`` (default none): each late notebook gets a ``late_penalty`` row in
+    grades.csv (the points taken, negative), its total in grades.json is after the penalty, and
+    grades.json's ``late`` holds the policy and every late notebook's assessment.
+    """
+    from . import late as lateness
+
+    policy = late or lateness.NO_POLICY
     order = {lesson: i for i, lesson in enumerate(lessons)}
     results = sorted(results, key=lambda r: (r["student"], order.get(r["lesson"], 999), r["lesson"]))
+    assessed = {(r["student"], r["lesson"]): policy.assess(r["student"], r["lesson"], r.get("submitted_at"),
+                                                           float(r.get("points") or 0))
+                for r in results if r.get("status") != "grader_error"}
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    writer.writerows(csv_rows(results))
+    for r in results:
+        writer.writerows(csv_rows([r]))
+        a = assessed.get((r["student"], r["lesson"]))
+        if a is not None and a.submitted_at is not None and a.message:
+            writer.writerow([r["student"], r["lesson"], "late_penalty", _num(-a.penalty), "0",
+                             "late" if a.late else "on_time", a.message, ""])
     write_bytes_atomic(Path(out) / "grades.csv", buf.getvalue().encode("utf-8"))
     totals: Dict[str, Dict[str, Optional[float]]] = {}
     for r in results:
-        totals.setdefault(r["student"], {})[r["lesson"]] = r.get("points")
+        a = assessed.get((r["student"], r["lesson"]))
+        pts = r.get("points")
+        totals.setdefault(r["student"], {})[r["lesson"]] = (None if pts is None else
+                                                           float(pts) - (a.penalty if a else 0.0))
+    unknown = sum(1 for a in assessed.values() if a.due is not None and a.submitted_at is None
+                  and a.message)
     write_json_atomic(Path(out) / "grades.json", {
         "format": 1, "lessons": [lesson for lesson in lessons if any(r["lesson"] == lesson for r in results)],
-        "students": sorted(totals), "totals": totals, "warnings": list(warnings), "results": results})
+        "students": sorted(totals), "totals": totals, "warnings": list(warnings), "results": results,
+        "late": {"policy": policy.as_json(), "without_time": unknown,
+                 "notebooks": {f"{s}/{le}": a.as_json() for (s, le), a in assessed.items()
+                               if a.submitted_at is not None and a.message}}})
 
 
-def summary_table(results: List[dict], lessons: List[str]) -> str:
-    """Students × lessons, 'points/max' (autograded); '*' when cells are left for grading by hand."""
+def summary_table(results: List[dict], lessons: List[str], late=None) -> str:
+    """Students × lessons, 'points/max' (autograded, after any late penalty of ``late``, a
+    ``late.LatePolicy``); '*' when cells are left for grading by hand."""
     lessons = [lesson for lesson in lessons if any(r["lesson"] == lesson for r in results)]
     by = {(r["student"], r["lesson"]): r for r in results}
     students = sorted({r["student"] for r in results})
     rows = [["student"] + lessons + ["total"]]
+    any_late = False
     for s in students:
         row, tot, tot_max = [s], 0.0, 0.0
         for lesson in lessons:
@@ -150,9 +177,13 @@ def summary_table(results: List[dict], lessons: List[str]) -> str:
                 row.append("ERROR")
                 continue
             pts, mx = float(r.get("points") or 0), float(r.get("max_points") or 0)
+            a = late.assess(s, lesson, r.get("submitted_at"), pts) if late is not None else None
+            if a is not None and a.late:
+                pts, any_late = pts - a.penalty, True
             tot, tot_max = tot + pts, tot_max + mx
             mark = "*" if r.get("manual_max_points") and r.get("status") == "graded" else ""
             tag = {"missing": " missing", "invalid_notebook": " invalid", "refused": " refused"}.get(r.get("status"), "")
+            tag += " late" if a is not None and a.late else ""
             row.append(f"{pts:g}/{mx:g}{mark}{tag}")
         row.append(f"{tot:g}/{tot_max:g}")
         rows.append(row)
@@ -161,6 +192,8 @@ def summary_table(results: List[dict], lessons: List[str]) -> str:
              for r in rows]
     if any(r.get("manual_max_points") for r in results):
         lines.append("* plus points graded by hand (see docs/grading.md)")
+    if any_late:
+        lines.append(f"late: after the late penalty ({late.rule()}; the late_penalty rows of grades.csv)")
     return "\n".join(lines)
 
 
