@@ -50,7 +50,8 @@ def main(argv=None) -> int:
     class_report.add_arguments(rep)
     from autograder.grading import export
 
-    exp = sub.add_parser("export", help="final grades (autograded + by hand - late penalties) for Canvas or Moodle")
+    exp = sub.add_parser("export", help="final grades (autograded + by hand - late penalties) for Canvas or "
+                                           "Moodle, or a Gradescope autograder package")
     export.add_arguments(exp)
     from autograder.grading import feedback_release
 

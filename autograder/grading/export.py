@@ -1,4 +1,5 @@
-"""``python -m autograder export GRADES_DIR --format canvas|moodle``: final grades for an LMS.
+"""``python -m autograder export GRADES_DIR --format canvas|moodle|gradescope``: final grades for an
+LMS, or a Gradescope autograder package (``gradescope.py``; ``--lesson ID``).
 
 A final grade is, per student and lesson, the autograded points of the grade command
 (``GRADES_DIR/results/``) plus, with ``--course COURSE_DIR`` (the nbgrader course folder that
@@ -33,7 +34,7 @@ from . import class_report, late, report
 from .roster import Person, RosterError, read_roster
 
 PROG = "python -m autograder export"
-FORMATS = ("canvas", "moodle")
+FORMATS = ("canvas", "moodle", "gradescope")
 
 
 def final_grades(grades_dir: Path, course_dir: Optional[Path] = None) -> Tuple[Dict[Tuple[str, str], float],
@@ -130,20 +131,53 @@ def export(grades_dir: Path, fmt: str, *, roster: Optional[Path] = None, course:
     return path, notes
 
 
+def gradescope_package(grades_dir: Path, lessons: Optional[List[str]], out: Optional[Path],
+                       unsandboxed: bool) -> Tuple[Path, List[str]]:
+    """The Gradescope autograder zip (``gradescope.py``), its check inputs drawn from the course
+    secret in ``grades_dir`` (created there if the class was not graded here)."""
+    from . import gradescope
+    from .cli import _secret
+    from .plan import lesson_ids
+
+    known = lesson_ids(None)
+    lessons = list(lessons or known)
+    unknown = [le for le in lessons if le not in known]
+    if unknown:
+        raise ValueError(f"unknown lesson {', '.join(unknown)}: use one of {', '.join(known)}")
+    Path(grades_dir).mkdir(parents=True, exist_ok=True)
+    seed = _secret(Path(grades_dir), None)
+    name = f"gradescope_{lessons[0]}.zip" if len(lessons) == 1 else "gradescope_autograder.zip"
+    path = gradescope.build(Path(out) if out else Path(grades_dir) / name, lessons, seed, unsandboxed=unsandboxed)
+    notes = [f"grades {', '.join(lessons)}; upload it as the assignment's autograder (Ubuntu 24.04 base image); "
+             f"the zip holds the solutions and hidden judges: keep it private"]
+    if unsandboxed:
+        notes.append("--unsandboxed: where bwrap cannot run on Gradescope, student code runs without the grader's isolation")
+    return path, notes
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("grades_dir", type=Path, metavar="GRADES_DIR", help="the --out folder of the grade command")
-    parser.add_argument("--format", required=True, choices=FORMATS, help="the LMS's gradebook import format")
+    parser.add_argument("--format", required=True, choices=FORMATS,
+                        help="canvas, moodle: the LMS's gradebook import CSV; gradescope: an autograder package (zip)")
+    parser.add_argument("--lesson", action="append", dest="lesson_ids", metavar="ID",
+                        help="gradescope: the lesson(s) the package grades (repeatable; default: all)")
+    parser.add_argument("--unsandboxed", action="store_true",
+                        help="gradescope: grade even where bwrap cannot run there (student code is then NOT isolated)")
     parser.add_argument("--roster", type=Path, help="roster.csv: id, first_name, last_name, email, lms_id")
     parser.add_argument("--course", type=Path, metavar="COURSE_DIR",
                         help="the nbgrader course folder of `python -m autograder gradebook`: adds hand grades, "
                              "subtracts late penalties")
-    parser.add_argument("--out", type=Path, help="the CSV to write (default: GRADES_DIR/<format>.csv)")
+    parser.add_argument("--out", type=Path, help="the file to write (default: GRADES_DIR/<format>.csv, "
+                                                 "GRADES_DIR/gradescope_<lesson>.zip)")
 
 
 def run(args) -> int:
     """0: written; 2: usage error (one line)."""
     try:
-        path, notes = export(args.grades_dir, args.format, roster=args.roster, course=args.course, out=args.out)
+        if args.format == "gradescope":
+            path, notes = gradescope_package(args.grades_dir, args.lesson_ids, args.out, args.unsandboxed)
+        else:
+            path, notes = export(args.grades_dir, args.format, roster=args.roster, course=args.course, out=args.out)
     except (ValueError, RosterError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
