@@ -61,7 +61,7 @@ def hand_graded_section(gb, student: str, lesson: str, autograded: float, policy
     return ('<section id="graded-by-hand" style="font-family: system-ui, sans-serif; max-width: 1000px; '
             'margin: 1em auto; padding: 0.5em 1em; border: 1px solid #ccc; border-radius: 4px;">'
             '<style>#graded-by-hand td, #graded-by-hand th { padding: 0.2em 0.8em; text-align: left; }</style>'
-            "<h2>Graded by hand</h2>" + "".join(lines) + "</section>")
+            f"<h2>{'Graded by hand' if rows else 'Your grade'}</h2>" + "".join(lines) + "</section>")
 
 
 def release(grades_dir: Path, course_dir: Path) -> Tuple[List[Path], List[str]]:

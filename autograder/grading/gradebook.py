@@ -452,8 +452,7 @@ def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=Non
         record[key] = mark
         report.write_json_atomic(course_dir / IMPORTED, record)
         summary["imported"].append((student, lesson, seconds))
-        _late(Gradebook, api.coursedir.db_url, policy, student, lesson, times.get((student, lesson)), log)
-        if r.get("status") != "graded":
+        if r.get("status") != "graded":       # (no submission time: never late)
             log(f"{student} {lesson}: imported as a zero-point submission ({str(r.get('reason') or r['status'])[:200]})")
             continue
         manual = [c for c in r["cells"] if c.get("kind") == "manual"]
@@ -463,6 +462,7 @@ def import_to_gradebook(grades_dir, course_dir, *, lessons=None, submissions=Non
             f"autograded points imported in {seconds:.2f} s"
             + (f"; to grade by hand: {', '.join(todo) or 'none'}" if manual else "")
             + (f" ({blank} unanswered: 0 points by nbgrader)" if blank else ""))
+        _late(Gradebook, api.coursedir.db_url, policy, student, lesson, times.get((student, lesson)), log)
     summary["seconds"] = time.perf_counter() - t0
     return summary
 
@@ -475,7 +475,7 @@ def _late(Gradebook, db_url: str, policy, student: str, lesson: str, submitted_a
         penalty = late.in_gradebook(policy, gb, student, lesson, submitted_at)
         seconds = gb.find_submission(lesson, student).total_seconds_late if policy.due else 0
     if penalty:
-        log(f"{student} {lesson}: {late.show_delay(seconds)} late: late penalty {penalty:g} point(s) ({policy.rule()})")
+        log(f"{student} {lesson}: {late.show_delay(seconds)} late: late penalty {late.points(penalty)} ({policy.rule()})")
 
 
 def _add_roster(Gradebook, db_url: str, roster: Path, log) -> None:

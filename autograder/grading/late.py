@@ -72,8 +72,16 @@ def show_time(when: When) -> str:
     return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def points(x: float) -> str:
+    """'1 point', '3 points', '1.5 points'."""
+    return f"{x:g} point" + ("" if x == 1 else "s")
+
+
 def show_delay(seconds: float) -> str:
-    minutes = int(math.ceil(seconds / 60))
+    """'2 h 31 min', '1 d 3 h', 'under 1 min' (a clock's reading: whole minutes)."""
+    if 0 < seconds < 60:
+        return "under 1 min"
+    minutes = int(seconds // 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{mins} min"] * bool(mins or not (days or hours))
@@ -144,7 +152,7 @@ class LatePolicy:
             return "a late notebook earns 0 points"
         if self.policy == "per_hour":
             cap = f", at most {self.max_penalty:g}" if self.max_penalty is not None else ""
-            return f"{self.points_per_hour:g} point(s) per started hour late{cap}"
+            return f"{points(self.points_per_hour)} per started hour late{cap}"
         return "no penalty for late work"
 
     def assess(self, student: str, lesson: str, submitted_at, score: float) -> Assessment:
@@ -164,7 +172,7 @@ class LatePolicy:
         grace = seconds <= self.grace_minutes * 60
         taken = self.penalty(seconds, score)
         msg = (f"submitted {show_time(when)}, {show_delay(seconds)} after the due date {show_time(due)}"
-               + (" (within the grace period: on time)" if grace else f": -{taken:g} point(s) ({self.rule()})"))
+               + (" (within the grace period: on time)" if grace else f": -{points(taken)} ({self.rule()})"))
         return Assessment(student, lesson, when, due, 0.0 if grace else seconds, taken, msg)
 
     def as_json(self) -> dict:

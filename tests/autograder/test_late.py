@@ -68,6 +68,12 @@ def test_the_grace_period_forgives_and_extensions_move_the_due_date():
     assert p.assess("bob", "04_training", "2030-01-01 00:00:00 UTC", 12).penalty == 0
 
 
+def test_delays_and_points_read_as_a_person_writes_them():
+    assert [late.show_delay(s) for s in (5, 60, 2 * 3600 + 31 * 60 + 5, 27 * 3600)] == \
+        ["under 1 min", "1 min", "2 h 31 min", "1 d 3 h"]
+    assert [late.points(x) for x in (1, 3, 1.5)] == ["1 point", "3 points", "1.5 points"]
+
+
 def test_times_are_read_as_nbgrader_reads_them():
     assert late.parse_time("2026-12-09 01:30:00.123456 UTC", "t") == UTC(2026, 12, 9, 1, 30, 0, 123456)
     assert late.parse_time("2026-12-09 02:30:00 Europe/Berlin", "t") == UTC(2026, 12, 9, 1, 30)
@@ -107,13 +113,13 @@ def test_the_class_files_show_the_penalty_per_notebook(tmp_path):
     rows = list(csv.DictReader((tmp_path / "grades.csv").open()))
     penalties = [r for r in rows if r["grade_id"] == "late_penalty"]
     assert [(r["student"], r["points"], r["max_points"], r["status"]) for r in penalties] == [("bob", "-3", "0", "late")]
-    assert "2 h 31 min after the due date" in penalties[0]["message"] and "-3 point(s)" in penalties[0]["message"]
+    assert "2 h 31 min after the due date" in penalties[0]["message"] and "-3 points" in penalties[0]["message"]
     data = json.loads((tmp_path / "grades.json").read_text())
     assert data["totals"] == {"alice": {"01_data": 12.0}, "bob": {"01_data": 9.0}, "dave": {"01_data": 12.0}}
     assert data["late"]["notebooks"]["bob/01_data"]["penalty"] == 3.0 and data["late"]["without_time"] == 1
     assert late.from_json(data["late"]["policy"]) == p
     table = report.summary_table(results, LESSONS, late=p)
-    assert "9/12 late" in table and "1 point(s) per started hour late, at most 5" in table
+    assert "9/12 late" in table and "1 point per started hour late, at most 5" in table
 
 
 # ------------------------------------------------------------------------------------------
@@ -187,7 +193,7 @@ class TestLateWork:
         course, out = graded["course"], graded["out"]
         lines = []
         gradebook.import_to_gradebook(out, course, log=lines.append)
-        assert any("bob 01_data: 2 h 31 min late: late penalty 3 point(s)" in ln for ln in lines), lines
+        assert any("bob 01_data: 2 h 31 min late: late penalty 3 points" in ln for ln in lines), lines
         db = f"sqlite:///{course / 'gradebook.db'}"
 
         def state():
