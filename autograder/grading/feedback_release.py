@@ -52,7 +52,7 @@ def hand_graded_section(gb, student: str, lesson: str, autograded: float, policy
     if penalty and sub.total_seconds_late:
         why = f" (submitted {late.show_delay(sub.total_seconds_late)} after the due date" + (
             f"; {html.escape(policy.rule())})" if policy.active else ")")
-    lines = [f"<p>Autograded: {autograded:g} points. Graded by hand: {hand:g} points."
+    lines = [f"<p>Autograded: {autograded:g} points." + (f" Graded by hand: {hand:g} points." if rows else "")
              + (f" Late penalty: &minus;{penalty:g} points{why}." if penalty else "")
              + f" <strong>Total: {total:g} / {float(sub.max_score):g}</strong>.</p>"]
     if rows:
