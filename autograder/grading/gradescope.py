@@ -215,8 +215,11 @@ def run(root: Path) -> int:
         results = [r for r in (report.load_result(report.result_path(out, STUDENT, le)) for le in lessons) if r]
         if len(results) < len(lessons):
             why = (proc.stderr.strip().splitlines() or ["the grader wrote no result"])[-1][:500]
-            _write(root, {"score": 0.0, "execution_time": int(time.monotonic() - t0),
-                          "output": f"Your submission could not be graded: {why}. Tell your instructor.", "tests": []})
+            what = ("the grader cannot isolate student code on this machine" if "bwrap does not work" in why
+                    else "the grader failed")
+            _write(root, {"score": 0.0, "execution_time": int(time.monotonic() - t0), "tests": [],
+                          "output": f"Your submission could not be graded: {what}. Tell your instructor "
+                                    f"(for them: {why})."})
             return 0
         _write(root, results_json(results, notes, time.monotonic() - t0))
         return 0

@@ -156,7 +156,7 @@ def autograder_root(tmp_path_factory):
     return root
 
 
-def run_autograder(root: Path, files: dict) -> dict:
+def run_autograder(root: Path, files: dict, **env) -> dict:
     """One submission: ``files`` (name -> notebook dict, bytes, or a Path to link to) in
     root/submission, Gradescope's metadata beside it; returns results.json."""
     for d in ("submission", "results"):
@@ -173,7 +173,7 @@ def run_autograder(root: Path, files: dict) -> dict:
         "id": 1, "created_at": "2026-12-08T14:22:32.365935-07:00", "submission_method": "upload",
         "users": [{"email": "alice@uni.edu", "id": 7, "name": "Alice"}], "previous_submissions": [],
         "assignment": {"title": "01_data", "total_points": 12.0, "due_date": "2026-12-08T23:59:00.000000-07:00"}}))
-    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_DATA": data_dir()}
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_DATA": data_dir(), **env}
     proc = subprocess.run([str(root / "run_autograder")], cwd=root, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -205,3 +205,18 @@ class TestInAutograderLayout:
     def test_an_empty_upload_says_what_to_upload(self, autograder_root):
         data = run_autograder(autograder_root, {"notes.txt": b"hello"})
         assert data["score"] == 0 and "No notebook to grade: upload 01_data.ipynb" in data["output"]
+
+    def test_without_a_sandbox_nothing_is_graded_unless_the_package_allows_it(self, autograder_root):
+        """Where bwrap cannot run (AUTOGRADER_BWRAP=0 pretends so), a student's code is not run:
+        0 points and a reason; a package built with --unsandboxed grades it, without isolation."""
+        data = run_autograder(autograder_root, {"01_data.ipynb": partly_wrong()}, AUTOGRADER_BWRAP="0")
+        assert data["score"] == 0 and data["tests"] == []
+        assert "could not be graded: the grader cannot isolate student code on this machine" in data["output"]
+        meta_path = autograder_root / "source" / "package.json"
+        meta = json.loads(meta_path.read_text())
+        meta_path.write_text(json.dumps({**meta, "unsandboxed": True}))
+        try:
+            data = run_autograder(autograder_root, {"01_data.ipynb": partly_wrong()}, AUTOGRADER_BWRAP="0")
+        finally:
+            meta_path.write_text(json.dumps(meta))
+        assert 0 < data["score"] < 12 and len(data["tests"]) == 4
