@@ -100,10 +100,17 @@ def _percent(r: dict) -> Optional[float]:
     return None if not top or r.get("points") is None else 100 * float(r["points"]) / top
 
 
-def plot_scores(results: List[dict], path: Path) -> None:
+def _pyplot():
+    """matplotlib.pyplot drawing to files (imported here: the other commands never need it)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_scores(results: List[dict], path: Path) -> None:
+    plt = _pyplot()
 
     lessons = sorted({r["lesson"] for r in results})
     per = {le: [p for r in results if r["lesson"] == le for p in [_percent(r)] if p is not None] for le in lessons}
@@ -129,9 +136,7 @@ def plot_scores(results: List[dict], path: Path) -> None:
 
 
 def plot_pass_rates(rates: Dict[str, float], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     keys = sorted(rates, key=lambda k: (rates[k], k))       # the hardest first, at the top
     fig, ax = plt.subplots(figsize=(8.5, 0.32 * len(keys) + 1.4))
@@ -153,9 +158,7 @@ def plot_pass_rates(rates: Dict[str, float], path: Path) -> None:
 
 
 def plot_times(results: List[dict], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     seconds = [float(r["seconds"]) for r in results if isinstance(r.get("seconds"), (int, float))]
     fig, ax = plt.subplots(figsize=(6.5, 3.4))

@@ -39,6 +39,7 @@ too, and never runs student code.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 import sys
@@ -197,9 +198,18 @@ def importable(plan, r: dict, student_nb: dict) -> dict:
 
 
 def _master_cells(master: Path) -> list:
+    """The master's cells (read once per file version: every notebook of a lesson needs them)."""
+    import copy
+
+    st = Path(master).stat()
+    return copy.deepcopy(_read_cells(str(master), st.st_mtime_ns, st.st_size))
+
+
+@functools.lru_cache(maxsize=16)
+def _read_cells(path: str, mtime_ns: int, size: int) -> list:
     import json
 
-    return json.loads(Path(master).read_text()).get("cells", [])
+    return json.loads(Path(path).read_text()).get("cells", [])
 
 
 def sha256_of(path: Path) -> str:
@@ -362,22 +372,18 @@ def _still_in_gradebook(Gradebook, db_url: str, course_dir: Path, student: str, 
 
 
 def _results(grades_dir: Path, lessons: Optional[Iterable[str]]) -> List[dict]:
-    base = Path(grades_dir) / "results"
-    if not base.is_dir():
-        raise GradebookError(f"{base} is not a folder: GRADES_DIR is the --out folder of `python -m autograder grade`")
+    """The grade command's results (``class_report.load_results``), by student then lesson."""
+    from .class_report import load_results
+
+    try:
+        found = load_results(grades_dir)
+    except ValueError as err:
+        raise GradebookError(str(err)) from None
     wanted = set(lessons or ())
-    out = []
-    for path in sorted(base.glob("*/*.json")):
-        r = report.load_result(path)
-        if r is None or r.get("student") != path.parent.name or r.get("lesson") != path.stem:
-            continue
-        if not wanted or r["lesson"] in wanted:
-            out.append(r)
+    out = sorted((r for r in found if not wanted or r["lesson"] in wanted), key=lambda r: (r["student"], r["lesson"]))
     missing = wanted - {r["lesson"] for r in out}
     if missing:
-        raise GradebookError(f"no results for lesson {', '.join(sorted(missing))} in {base}")
-    if not out:
-        raise GradebookError(f"no results in {base}")
+        raise GradebookError(f"no results for lesson {', '.join(sorted(missing))} in {Path(grades_dir) / 'results'}")
     return out
 
 

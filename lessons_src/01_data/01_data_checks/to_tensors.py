@@ -7,6 +7,8 @@ import contextlib
 import numpy as np
 
 from coursekit.checks import Found, describe, doing, fail, fmt_shape, judge, kind, register, where_differs
+from coursekit.checks.stand_in import namespace_of, standing_in
+
 from .common import images_for
 
 
@@ -49,10 +51,9 @@ def _watching(to_tensors, names):
     to_tensors is judged on how it uses the notebook's add_channel and normalize: their own
     mistakes cost their own checks' points, not to_tensors' too. Nothing extra is called (a
     normalize that never returns would hang the check): the notebook's functions are wrapped, in
-    the namespace to_tensors reads them from, for this call only.
+    the namespace to_tensors reads them from, for this call only (``standing_in``, with a spy
+    for a stand-in).
     """
-    namespace = getattr(to_tensors, "__globals__", None)
-    real = {n: namespace.get(n) for n in names} if isinstance(namespace, dict) else {}
     returned: dict = {n: [] for n in (*names, "last")}
 
     def spy(name, fn):
@@ -63,15 +64,12 @@ def _watching(to_tensors, names):
             return out
         return wrapped
 
-    for name, fn in real.items():
-        if callable(fn):
-            namespace[name] = spy(name, fn)
-    try:
+    namespace = namespace_of(to_tensors) or {}
+    with contextlib.ExitStack() as stack:
+        for name in names:
+            if callable(namespace.get(name)):
+                stack.enter_context(standing_in(to_tensors, name, spy(name, namespace[name])))
         yield returned
-    finally:
-        for name, fn in real.items():
-            if callable(fn):
-                namespace[name] = fn
 
 
 def from_own_pipeline(found) -> bool:
