@@ -15,7 +15,7 @@ from torch import nn
 from coursekit.checks import lesson_checks
 
 public = lesson_checks("04_training")  # registers the checks these judges attach to
-from coursekit.checks import fail, hidden_judge, where_differs
+from coursekit.checks import fail, hidden_judge
 from coursekit import config
 from mnist_cnn.model import Net
 
@@ -63,32 +63,9 @@ def train_step_matches_reference(inputs, found):
     if inputs["model"] != "net":
         return
     ref = reference_steps(inputs, found)
-    names = list(ref[0]["params"])
 
-    def params_ok(k):
-        for n in names:
-            got, want = np.asarray(found[f"p{k + 1}.{n}"]), ref[k]["params"][n]
-            moved = float(np.abs(want - np.asarray(found[f"p0.{n}"])).max())   # how far the reference went
-            tol = 1e-3 * moved + 1e-7
-            if got.shape != want.shape or not np.allclose(got, want, atol=tol, rtol=0):
-                return False, f"{n} {where_differs(got, want, atol=tol)}"
-        return True, ""
-
-    def grads_equal(k, what):
-        for n in names:
-            g = found.get(f"g{k}.{n}")
-            if g is None:
-                return False
-            g = np.asarray(g)
-            if what == "empty":
-                if g.size and np.any(g != 0):
-                    return False
-                continue
-            want = ref[k]["grads"][n] if what == "fresh" else sum(ref[j]["grads"][n] for j in range(k + 1))
-            scale = float(np.abs(want).max()) + 1e-12
-            if g.shape != want.shape or not np.allclose(g, want, atol=1e-4 * scale, rtol=0):
-                return False
-        return True
+    def params_tol(n, want):       # a thousandth of how far the reference moved the weight
+        return 1e-3 * float(np.abs(want - np.asarray(found[f"p0.{n}"])).max()) + 1e-7, 0.0
 
     def check_losses():
         for k in range(public.STEPS):
@@ -97,10 +74,9 @@ def train_step_matches_reference(inputs, found):
                 fail(f"on the course's Net, train_step returned {got:.5f} for mini-batch {k + 1}; its loss is "
                      f"{want:.5f}.", "return the loss of this mini-batch, computed before the step.")
 
-    if all(params_ok(k)[0] for k in range(public.STEPS)):
-        check_losses()
-        return
-    public.diagnose_step(found, params_ok=params_ok, grads_equal=grads_equal, check_losses=check_losses)
+    public.judge_steps(found, ref, list(ref[0]["params"]), params_tol=params_tol,
+                       grads_tol=lambda want: (1e-4 * (float(np.abs(want).max()) + 1e-12), 0.0),
+                       check_losses=check_losses)
 
 
 @hidden_judge("train_epoch_hidden")
