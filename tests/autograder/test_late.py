@@ -85,6 +85,28 @@ def test_times_are_read_as_nbgrader_reads_them():
         assert late.parse_time(stamp, "t") == parse_utc(stamp).replace(tzinfo=None)
 
 
+def test_every_layout_that_carries_a_time_gives_it(tmp_path):
+    """nbgrader's submitted/ (timestamp.txt), a plain folder with a timestamp.txt, and an exchange
+    folder's name all give the grade command the submission time the penalty is worked out from."""
+    from autograder.grading.discover import discover
+
+    stamp = "2026-12-09 01:31:00.000000 UTC"
+    layouts = {"submitted": tmp_path / "course" / "submitted" / "bob" / "01_data",
+               "flat": tmp_path / "flat" / "bob",
+               "exchange": tmp_path / "exchange" / "inbound" / f"bob+01_data+{stamp}+x7f3"}
+    for folder in layouts.values():
+        folder.mkdir(parents=True)
+        (folder / "01_data.ipynb").write_text("{}")
+    for name in ("submitted", "flat"):
+        (layouts[name] / "timestamp.txt").write_text(stamp + "\n")
+    p = policy(policy="per_hour", points_per_hour=1)
+    for name, root in (("submitted", tmp_path / "course"), ("flat", tmp_path / "flat"),
+                       ("exchange", tmp_path / "exchange")):
+        subs, _ = discover(root, ["01_data"])
+        assert [(s.student, s.layout) for s in subs] == [("bob", name)]
+        assert p.assess("bob", "01_data", subs[0].submitted_at, 12).penalty == 3, name
+
+
 @pytest.mark.parametrize("raw, expected", [
     ({"polcy": "zero"}, "unknown key 'late.polcy' (did you mean 'policy'?)"),
     ({"policy": "half"}, "'late.policy' must be one of none, zero, per_hour"),
