@@ -148,8 +148,8 @@ def write_class_files(out: Path, results: List[dict], lessons: List[str], *, war
         pts = r.get("points")
         totals.setdefault(r["student"], {})[r["lesson"]] = (None if pts is None else
                                                            float(pts) - (a.penalty if a else 0.0))
-    unknown = sum(1 for a in assessed.values() if a.due is not None and a.submitted_at is None
-                  and a.message)
+    unknown = sum(1 for r in results if r.get("status") == "graded"
+                  and policy.due_for(r["student"], r["lesson"]) is not None and not r.get("submitted_at"))
     write_json_atomic(Path(out) / "grades.json", {
         "format": 1, "lessons": [lesson for lesson in lessons if any(r["lesson"] == lesson for r in results)],
         "students": sorted(totals), "totals": totals, "warnings": list(warnings), "results": results,
@@ -192,7 +192,9 @@ def summary_table(results: List[dict], lessons: List[str], late=None) -> str:
              for r in rows]
     if any(r.get("manual_max_points") for r in results):
         lines.append("* plus points graded by hand (see docs/grading.md)")
-    if any_late:
+    if any_late and late.policy == "none":
+        lines.append("late: submitted after the due date (no penalty: the late policy is none)")
+    elif any_late:
         lines.append(f"late: after the late penalty ({late.rule()}; the late_penalty rows of grades.csv)")
     return "\n".join(lines)
 

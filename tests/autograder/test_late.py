@@ -52,6 +52,10 @@ def test_zero_takes_everything_and_none_takes_nothing_but_still_reports():
     assert none.penalty(99 * 3600, 9) == 0.0 and not none.active
     a = none.assess("bob", "01_data", "2026-12-09 01:31:00 UTC", 9)
     assert a.late and a.penalty == 0 and "2 h 31 min after the due date 2026-12-08 23:00 UTC" in a.message
+    result = {"student": "bob", "lesson": "01_data", "status": "graded", "points": 9, "max_points": 12, "cells": [],
+              "submitted_at": "2026-12-09 01:31:00 UTC"}
+    table = report.summary_table([result], LESSONS, late=none)
+    assert "9/12 late" in table and "no penalty: the late policy is none" in table
 
 
 def test_the_grace_period_forgives_and_extensions_move_the_due_date():
