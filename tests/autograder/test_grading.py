@@ -425,7 +425,8 @@ def test_result_files_are_never_half_written(tmp_path, monkeypatch):
     assert report.load_result(target) is None                                  # graded again, no crash
 
 
-def test_grader_error_in_one_item_is_recorded_not_raised(tmp_path):
+def test_grader_error_in_one_item_is_recorded_not_raised(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path))   # grade_task sets it (for its worker process): undone after
     item = {"student": "alice", "lesson": LESSON, "path": str(tmp_path / "x.ipynb"), "notebook": b"{}",
             "solutions": str(tmp_path / "no-solutions"), "seed": 1, "seed_id": "s", "grader_version": "v",
             "data_dir": str(tmp_path)}

@@ -169,7 +169,7 @@ def graded(tmp_path_factory):
     if not sandbox.bwrap_available():
         pytest.skip("bwrap unavailable")
     if not (Path(data_dir()) / "MNIST" / "raw").is_dir():
-        pytest.skip("real MNIST missing; run `make data`")
+        pytest.skip(f"real MNIST missing in {data_dir()}; run `make data`")
     base = tmp_path_factory.mktemp("late")
     course, out = base / "course", base / "grades"
     _submit(course, "alice", "2026-12-08 22:59:59.000000 UTC")          # on time
