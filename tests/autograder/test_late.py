@@ -21,6 +21,7 @@ from autograder import sandbox
 from autograder.grading import late, report
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from submission_kit import REPO, data_dir, grade_cmd, solved  # noqa: E402
 
 LESSONS = ["01_data", "04_training"]
@@ -242,6 +243,27 @@ class TestLateWork:
         # a second import (nothing changed) does not reset it either
         summary = gradebook.import_to_gradebook(out, course, log=lambda *_: None)
         assert len(summary["unchanged"]) == 4 and state() == expected
+
+    def test_formgrader_lists_every_notebook_with_its_time_and_score_in_a_real_browser(self, graded):
+        """(After the import above.) What the instructor sees: formgrader's Manage Submissions page
+        of lesson 1, served by JupyterLab from the course folder, lists each student with the
+        submission time and the autograded score of grades.csv. (nbgrader's page shows no late
+        penalty; nbgrader export and the feedback carry it.)"""
+        from browser_kit import chromium, jupyter_lab
+
+        course = graded["course"]
+        with jupyter_lab(sys.executable, course) as lab, chromium(1200, 700) as browser:
+            from selenium.webdriver.support.ui import WebDriverWait     # (chromium() skips where selenium is missing)
+
+            browser.get(lab.url("tree"))                  # the token login: formgrader's API needs the cookie
+            browser.get(lab.url("formgrader/manage_submissions/01_data"))
+            WebDriverWait(browser, 120).until(lambda b: "dave" in b.find_element("tag name", "tbody").text)
+            rows = {r.split()[2]: r for r in browser.find_element("tag name", "tbody").text.splitlines()}
+            browser.save_screenshot(str(course.parent / "formgrader.png"))
+        assert set(rows) == {"alice", "bob", "carol", "dave"}
+        assert "2026-12-09 01:31:00 UTC graded 12 / 12" in rows["bob"]
+        assert "2026-12-08 22:59:59 UTC graded 12 / 12" in rows["alice"]
+        assert "graded 12 / 12" in rows["dave"] and "2026" not in rows["dave"]
 
     def test_the_export_and_the_feedback_subtract_it_and_a_new_policy_reaches_them_without_reimport(self, graded):
         from autograder.grading import export, gradebook
