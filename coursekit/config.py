@@ -142,15 +142,19 @@ def _convert(value, hint, where: str):
     return value
 
 
+def did_you_mean(key, known: typing.List[str]) -> str:
+    """" (did you mean 'batch_size'?)" for the closest of ``known``, else " (expected one of: ...)"."""
+    close = difflib.get_close_matches(str(key), list(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else f" (expected one of: {', '.join(known)})"
+
+
 def _build(cls, raw: dict, where: str = ""):
     """Build dataclass ``cls`` from ``raw``, reporting unknown and missing keys by dotted name."""
     hints = typing.get_type_hints(cls)
     prefix = f"{where}." if where else ""
     for key in raw:
         if key not in hints:
-            close = difflib.get_close_matches(str(key), list(hints), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (expected one of: {', '.join(hints)})"
-            raise ConfigError(f"unknown key '{prefix}{key}'{hint}")
+            raise ConfigError(f"unknown key '{prefix}{key}'{did_you_mean(key, list(hints))}")
     missing = [k for k in hints if k not in raw]
     if missing:
         raise ConfigError(f"missing key '{prefix}{missing[0]}'")

@@ -33,7 +33,6 @@ penalty is the same in every place and is recomputed, never lost, at every re-ru
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,9 +185,9 @@ NO_POLICY = LatePolicy()
 
 
 def _unknown(key, known: Iterable[str], where: str) -> LateError:
-    close = difflib.get_close_matches(str(key), list(known), n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else f" (expected one of: {', '.join(known)})"
-    return LateError(f"unknown key '{where}{key}'{hint}")
+    from coursekit.config import did_you_mean
+
+    return LateError(f"unknown key '{where}{key}'{did_you_mean(key, list(known))}")
 
 
 def _number(value, where: str, *, allow_none: bool = False) -> Optional[float]:

@@ -139,6 +139,18 @@ def data_dir() -> str:
     return str(resolve_root())
 
 
+def skip_unless_gradable() -> None:
+    """Skip the test where the grade command cannot run for real: no working bwrap, or no MNIST."""
+    import pytest
+
+    from autograder import sandbox
+
+    if not sandbox.bwrap_available():
+        pytest.skip("bwrap unavailable")
+    if not (Path(data_dir()) / "MNIST" / "raw").is_dir():
+        pytest.skip(f"real MNIST missing in {data_dir()}; run `make data`")
+
+
 def write_master(solutions: Path, lesson_id: str, cells) -> Path:
     """A made-up lesson, authored as instructors do: a percent-format source under ``<solutions>/../lessons_src``,
     built into ``<solutions>/<id>/<id>.ipynb``. cells: (cell_type, source, metadata) triples."""

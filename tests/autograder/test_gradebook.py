@@ -18,11 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox
 from autograder.grading import gradebook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from submission_kit import (REPO, _index, _load, _src, data_dir, grade_cmd,  # noqa: E402
+from submission_kit import (REPO, _index, _load, _src, data_dir, grade_cmd, skip_unless_gradable,  # noqa: E402
                           partly_wrong, put, solution, solved)
 
 ETHICS = "06_ethics"
@@ -67,10 +66,7 @@ def tampered() -> dict:
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory):
-    if not sandbox.bwrap_available():
-        pytest.skip("bwrap unavailable")
-    if not (Path(data_dir()) / "MNIST" / "raw").is_dir():
-        pytest.skip("real MNIST missing; run `make data`")
+    skip_unless_gradable()
     base = tmp_path_factory.mktemp("gb")
     root, out, course = base / "submissions", base / "grades", base / "course"
     marker = base / "STUDENT_CODE_RAN"

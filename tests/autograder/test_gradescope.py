@@ -21,11 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox
 from autograder.grading import gradescope
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from submission_kit import REPO, data_dir, partly_wrong  # noqa: E402
+from submission_kit import REPO, data_dir, partly_wrong, skip_unless_gradable  # noqa: E402
 
 # results.json, as the specification documents it
 TOP_KEYS = {"score", "execution_time", "output", "output_format", "visibility", "stdout_visibility", "extra_data",
@@ -141,10 +140,7 @@ def _venv_with_course(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def autograder_root(tmp_path_factory):
-    if not sandbox.bwrap_available():
-        pytest.skip("bwrap unavailable")
-    if not (Path(data_dir()) / "MNIST" / "raw").is_dir():
-        pytest.skip("real MNIST missing; run `make data`")
+    skip_unless_gradable()
     root = tmp_path_factory.mktemp("gs") / "autograder"
     package = gradescope.build(root.parent / "autograder.zip", ["01_data"], 4242)
     with zipfile.ZipFile(package) as z:                        # as Gradescope unpacks it

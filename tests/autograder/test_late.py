@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox
 from autograder.grading import late, report
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from submission_kit import REPO, data_dir, grade_cmd, solved  # noqa: E402
+from submission_kit import REPO, data_dir, grade_cmd, skip_unless_gradable, solved  # noqa: E402
 
 LESSONS = ["01_data", "04_training"]
 SAME = ("--time-factor", 0.5, "--data-dir", data_dir())          # a re-run with these grades nothing again
@@ -167,10 +166,7 @@ def _penalties(out: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    if not sandbox.bwrap_available():
-        pytest.skip("bwrap unavailable")
-    if not (Path(data_dir()) / "MNIST" / "raw").is_dir():
-        pytest.skip(f"real MNIST missing in {data_dir()}; run `make data`")
+    skip_unless_gradable()
     base = tmp_path_factory.mktemp("late")
     course, out = base / "course", base / "grades"
     _submit(course, "alice", "2026-12-08 22:59:59.000000 UTC")          # on time
