@@ -43,6 +43,7 @@ except ImportError:   # run as a script inside the sandbox (cold starts): the mo
     from _driver_kernel import WARM, Kernel, atomic_write, short, warm_up  # noqa: F401
 
 REPORT_VERSION = 2
+COURSE_LINE = "[grader] course "     # the first line of the driver's output: see announce_course
 
 
 # ------------------------------------------------------------------------------------------
@@ -337,6 +338,33 @@ def grade_id(cell):
     return short(gid, 200) if isinstance(gid, str) else None
 
 
+def announce_course() -> None:
+    """Write, as the first line of the driver's output and before any student code exists, which
+    course this sandbox imports and the checks it knows: ``COURSE_LINE {"course": folder,
+    "checks": [ids]}`` (or ``{"error": why}``). The grader compares them with the master's, so a
+    sandbox that cannot find a check is the grader's error, never a student's zero. Done in a
+    forked child: the driver's own state (and so every kernel's) stays as it was."""
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        import contextlib
+        import io
+
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                import coursekit
+                from coursekit import checks
+
+                checks.load_public()
+            said = {"course": os.path.dirname(os.path.dirname(os.path.abspath(coursekit.__file__))),
+                    "checks": sorted(checks.REGISTRY)}
+        except BaseException as err:  # noqa: BLE001
+            said = {"error": f"{type(err).__name__}: {err}"[:500]}
+        os.write(1, (COURSE_LINE + json.dumps(said) + "\n").encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+
 def main(argv, *, warm_backend=None, warm_seconds=None):
     """Run the notebook of the config file ``argv[1]``; 0 when the driver finished.
 
@@ -346,6 +374,13 @@ def main(argv, *, warm_backend=None, warm_seconds=None):
     """
     with open(argv[1], encoding="utf-8") as f:
         cfg = json.load(f)
+    # The course the grader mounted, before whatever else the interpreter would find (a venv's
+    # editable install of another checkout): the zygote did the same before its imports.
+    for path in reversed([p for p in cfg.get("sys_path", []) if p]):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    if cfg.get("announce_course"):
+        announce_course()
     started = time.monotonic()
     took = {}
     if warm_backend is None:

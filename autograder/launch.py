@@ -27,16 +27,21 @@ HOLDER = "import os, signal\nsignal.signal(signal.SIGCHLD, signal.SIG_IGN)\nos.w
 
 
 class Tail:
-    """Drain a pipe in a thread, keeping its last ``limit`` bytes (a flood costs CPU, not RAM)."""
+    """Drain a pipe in a thread, keeping its last ``limit`` bytes (a flood costs CPU, not RAM)
+    and its first ``HEAD`` bytes (``head``: what the driver says before any student code runs)."""
+
+    HEAD = 16384
 
     def __init__(self, stream, limit: int = 8192):
-        self.limit, self.data = limit, b""
+        self.limit, self.data, self.first = limit, b"", b""
         self.thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
         self.thread.start()
 
     def _run(self, stream):
         try:
             while chunk := stream.read1(1 << 16):
+                if len(self.first) < self.HEAD:
+                    self.first += chunk[: self.HEAD - len(self.first)]
                 self.data = (self.data + chunk)[-self.limit:]
         except (OSError, ValueError):
             pass
@@ -44,6 +49,10 @@ class Tail:
     def text(self) -> str:
         self.thread.join(timeout=2)
         return self.data.decode("utf-8", errors="replace")
+
+    def head(self) -> str:
+        self.thread.join(timeout=2)
+        return self.first.decode("utf-8", errors="replace")
 
 
 class Launch:
@@ -54,6 +63,7 @@ class Launch:
 
     def __init__(self, plan: sandbox.SandboxPlan, home: Path, limits: Limits, deadline: float, timings: dict):
         self.plan, self.home, self.limits, self.deadline, self.timings = plan, home, limits, deadline, timings
+        self.head = ""           # the first bytes of the output: the driver's own, before student code
 
     def cold(self) -> tuple[str, str, str]:
         """bwrap runs the launcher, which execs ``python -I _driver.py CONFIG``."""
@@ -66,6 +76,7 @@ class Launch:
             outcome, detail = self._watch(lambda timeout: wait_proc(proc, timeout))
         finally:
             kill_session(proc)
+        self.head = tail.head()
         return outcome, detail, tail.text()
 
     def warm(self, zygote: "Zygote", spawn_file: Path) -> tuple[str, str, str]:
@@ -117,6 +128,7 @@ class Launch:
             kill_session(proc)
             if spawned is not None:
                 spawned.close()
+        self.head = tail.head()
         return outcome, detail, tail.text()
 
     def _watch(self, wait) -> tuple[str, str]:

@@ -48,6 +48,7 @@ class RunReport:
     timings: dict = field(default_factory=dict)   # sandbox_start, spawn, driver_imports, kernel_start [...]
     log_tail: str = ""         # last lines of the sandbox's stdout/stderr (student-influenced)
     kernel_log: str = ""       # last lines of the kernel's own stdout/stderr (student-influenced)
+    course: dict | None = None  # the sandbox's course and checks, said before student code ran
 
 
 def summary(cells: list[CellResult]) -> str:

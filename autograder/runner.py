@@ -193,6 +193,8 @@ class _Box:
             "output_bytes": int(lim.output_bytes), "cell_output_bytes": int(lim.cell_output_bytes),
             "memory_bytes": int(lim.memory_bytes), "max_message_bytes": max(16 << 20, 4 * int(lim.cell_output_bytes)),
             "kill_strays": True,  # decided once the plan is known
+            "sys_path": [str(sandbox.course_root() or "")],   # a cold driver imports the course from here
+            "announce_course": attempt == 1,             # RunReport.course
         }
 
     def mark(self, index, status: str, reason: str, ename: str, evalue: str | None = None) -> None:
@@ -237,6 +239,8 @@ def _launch_once(box: _Box, report: RunReport, warm, start_cell: int):
             return None
     if plan.uid is not None and not plan.pid_namespace:
         sandbox.kill_uid(plan.uid)
+    if attempt == 1:
+        report.course = course_said(launch.head)
     return result
 
 
@@ -329,7 +333,22 @@ def _warm_zygote(zygote, limits: Limits, env_extra) -> "Zygote | None":
     if zygote is None:
         backend = (env_extra or {}).get("MPLBACKEND") or "module://matplotlib_inline.backend_inline"
         zygote = zygote_mod.shared(threads=int(limits.threads), mpl_backend=backend)
-    return None if zygote.joinable is False else zygote
+    return None if zygote.joinable is False or zygote.failed else zygote
+
+
+def course_said(head: str) -> dict | None:
+    """The driver's first line (``_driver.announce_course``), or None where it is missing or garbled.
+    Written before any student code ran: the one line of the sandbox's output the grader trusts."""
+    from ._driver import COURSE_LINE
+
+    first = head.split("\n", 1)[0]
+    if not first.startswith(COURSE_LINE):
+        return None
+    try:
+        said = json.loads(first[len(COURSE_LINE):])
+    except ValueError:
+        return None
+    return said if isinstance(said, dict) else None
 
 
 def _merge_timings(into: dict, timings) -> None:
@@ -348,14 +367,11 @@ def _course_files() -> list[Path]:
     """What of the course checkout the sandbox may read besides the packages: course.yml (for
     coursekit.config) and each lesson's public checks (``coursekit.checks.public_check_sources``),
     path by path: the lesson folders also hold the solutions and hidden judges, which stay out."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("coursekit")
-    if not (spec and spec.submodule_search_locations):
+    checkout = sandbox.course_root()
+    if checkout is None:
         return []
     from coursekit.checks.registry import public_check_sources
 
-    checkout = Path(list(spec.submodule_search_locations)[0]).parent
     files = [checkout / "course.yml"] if (checkout / "course.yml").is_file() else []
     return files + public_check_sources(checkout / "lessons_src")
 

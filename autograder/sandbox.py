@@ -52,6 +52,7 @@ __all__ = [
     "plan_sandbox",
     "SandboxPlan",
     "runtime_paths",
+    "course_root",
     "identity_files",
     "allocate_uid",
     "kill_uid",
@@ -184,6 +185,17 @@ def runtime_paths(packages: Sequence[str] = ("coursekit", "mnist_cnn"),
             paths.append(Path(spec.origin))
     paths.extend(Path(f) for f in files)
     return _dedupe(paths)
+
+
+def course_root() -> Path | None:
+    """The folder this process imports the course's packages from: the checkout (an editable
+    install, or ``python -m autograder`` run inside a checkout) or site-packages; None when
+    coursekit is not importable. The sandbox mounts the course from here, and the zygote and a
+    cold driver put it first on their ``sys.path``, so that all three use one course."""
+    spec = importlib.util.find_spec("coursekit")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(os.path.abspath(list(spec.submodule_search_locations)[0])).parent
 
 
 def _interpreter_paths(python: str) -> list[Path]:

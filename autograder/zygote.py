@@ -52,6 +52,9 @@ from typing import Optional
 __all__ = ["Zygote", "Spawned", "CannotJoin", "ZygoteError", "shared", "zygote_env"]
 
 READY_SECONDS = 180.0             # importing torch on a very busy machine
+# The zygote's program: the grader's course folder first on sys.path (``python -I`` ignores the
+# current folder and PYTHONPATH, and a venv's editable install may point at another checkout).
+BOOT = "import sys; sys.path.insert(0, sys.argv.pop(1)); from autograder.zygote_process import main; main()"
 NAMESPACES = ("ipc", "uts", "net", "pid", "cgroup", "mnt")
 NS_GET_USERNS = 0xB701            # ioctl: the user namespace that owns a namespace
 CAPABILITY_VERSION_3 = 0x20080522
@@ -116,15 +119,20 @@ class Spawned:
 class Zygote:
     """Host side: start the warm process, ask it for drivers. Thread-safe; one per process is enough."""
 
-    def __init__(self, *, threads: int = 1, mpl_backend: str = "module://matplotlib_inline.backend_inline"):
+    def __init__(self, *, threads: int = 1, mpl_backend: str = "module://matplotlib_inline.backend_inline",
+                 course: Optional[Path] = None):
+        from .sandbox import course_root
+
         self.threads, self.mpl_backend = threads, mpl_backend
+        self.course = str(course or course_root() or "/nonexistent")   # the sandbox mounts this one
         self.joinable: Optional[bool] = None       # learnt from the first spawn into a sandbox
+        self.failed: Optional[str] = None          # why it must not be used (a course mismatch)
         self._lock = threading.Lock()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.started = time.monotonic()
         self.errors = tempfile.TemporaryFile()      # a file, not a pipe: nothing it says can block it
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "autograder.zygote_process", str(theirs.fileno()), str(os.getpid())],
+            [sys.executable, "-I", "-c", BOOT, self.course, str(theirs.fileno()), str(os.getpid())],
             env=zygote_env(threads, mpl_backend), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=self.errors, pass_fds=(theirs.fileno(),), start_new_session=True, cwd="/")
         theirs.close()
@@ -134,8 +142,12 @@ class Zygote:
 
     # ------------------------------------------------------------------ life cycle
     def wait_ready(self, timeout: float = READY_SECONDS) -> dict:
-        """Block until the zygote has imported everything; its {"ready": {...}, "pid": ...}."""
+        """Block until the zygote has imported everything; its {"ready": {...}, "pid": ...}.
+        ZygoteError when it did not start, or imported the course from another folder than
+        the one the sandbox mounts (then it is stopped, and says so at every later call)."""
         with self._lock:
+            if self.failed:
+                raise ZygoteError(self.failed)
             if self._ready is None:
                 self.sock.settimeout(timeout)
                 try:
@@ -144,7 +156,13 @@ class Zygote:
                     raise ZygoteError(f"the grading zygote did not start: {err}; {self._stderr()}") from None
                 if not line:
                     raise ZygoteError(f"the grading zygote exited while starting: {self._stderr()}")
-                self._ready = json.loads(line)
+                ready = json.loads(line)
+                if ready.get("course") != self.course:
+                    self.failed = (f"the grading zygote imported the course from {ready.get('course')}, "
+                                   f"but the sandbox mounts {self.course}: their checks would differ")
+                    self.proc.kill()
+                    raise ZygoteError(self.failed)
+                self._ready = ready
                 self.ready_seconds = round(time.monotonic() - self.started, 3)
         return self._ready
 
@@ -233,7 +251,7 @@ def shared(threads: int = 1, mpl_backend: str = "module://matplotlib_inline.back
     key = (int(threads), mpl_backend)
     with _shared_lock:
         z = _shared.get(key)
-        if z is None or not z.alive():
+        if z is None or (not z.alive() and not z.failed):
             if z is not None:
                 z.close()
             z = _shared[key] = Zygote(threads=threads, mpl_backend=mpl_backend)

@@ -1,4 +1,5 @@
-"""The zygote process itself, ``python -I -m autograder.zygote_process SOCKET_FD PARENT_PID``: imports
+"""The zygote process itself (``zygote.Zygote`` starts it: ``python -I -c BOOT COURSE SOCKET_FD PARENT_PID``,
+the course's folder first on ``sys.path``, then ``main``): imports
 the kernels' modules once (``_driver.warm_up``), then, per request from ``autograder.zygote.Zygote``,
 forks a trusted helper that joins a holder sandbox's namespaces and root and forks the driver inside,
 dropped to the run's uid with its rlimits. It never runs student code itself."""
@@ -152,8 +153,12 @@ def _serve(sock: socket.socket, parent: int) -> None:
     took = _driver.warm_up()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)            # helpers are reaped by the kernel
     warm_backend = os.environ.get("MPLBACKEND", "")
+    import coursekit
+
+    course = os.path.dirname(os.path.dirname(os.path.abspath(coursekit.__file__)))
     sock.sendall(json.dumps({"ready": {"seconds": round(time.monotonic() - started, 3), "slow": took},
-                             "pid": os.getpid(), "threads": threading.active_count()}).encode() + b"\n")
+                             "pid": os.getpid(), "threads": threading.active_count(),
+                             "course": course}).encode() + b"\n")
     buffer = b""
     while True:
         msg, fds, _, _ = socket.recv_fds(sock, 65536, 4)
@@ -183,5 +188,11 @@ def _serve(sock: socket.socket, parent: int) -> None:
         sock.sendall(json.dumps({"pid": pid}).encode() + b"\n")
 
 
+def main(argv=None) -> None:
+    """``argv``: [SOCKET_FD, PARENT_PID] (default ``sys.argv[1:]``)."""
+    argv = sys.argv[1:] if argv is None else argv
+    _serve(socket.socket(fileno=int(argv[0])), int(argv[1]))
+
+
 if __name__ == "__main__":
-    _serve(socket.socket(fileno=int(sys.argv[1])), int(sys.argv[2]))
+    main()

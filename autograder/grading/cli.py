@@ -3,6 +3,7 @@
     python -m autograder grade SUBMISSIONS_DIR --out DIR [--lesson ID ...] [--jobs N | --scheduler ADDR]
                                [--seed N] [--force] [--time-factor F] [--data-dir DIR] [--solutions DIR]
                                [--scratch DIR] [--late FILE] [--no-progress] [--unsandboxed]
+                               [--worker-wait SECONDS]
 
 Finds the submissions (``autograder.grading.discover``), makes one work item per student and
 lesson, grades the items on an engine (``engine.LocalEngine``: ``--jobs`` worker processes
@@ -14,7 +15,7 @@ computed from the submission times at every run (a late_penalty row in grades.cs
 
 Exit status: 0 when grading worked (whatever the students scored), 1 when an item could not
 be graded (a grader error: see its reason), a student folder was skipped, or the Dask
-scheduler went away, 2 for a usage error (one line on stderr), 130 (SIGINT) or 143 (SIGTERM)
+scheduler went away or kept no worker for ``--worker-wait`` seconds, 2 for a usage error (one line on stderr), 130 (SIGINT) or 143 (SIGTERM)
 when interrupted (what was finished is kept; the same command resumes).
 """
 from __future__ import annotations
@@ -53,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="worker processes on this machine (default 1; one per core at most)")
     g.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="grade on the workers of this Dask distributed cluster instead (see docs/grading.md)")
+    g.add_argument("--worker-wait", type=float, default=None, metavar="SECONDS",
+                   help="with --scheduler: stop (resumable) when no worker has been connected this long (default 60)")
     g.add_argument("--seed", type=int, help="the secret the check inputs are drawn from "
                    "(default: <out>/.grading_seed, created on the first run)")
     g.add_argument("--force", action="store_true", help="grade again items that already have a result")
@@ -167,6 +170,10 @@ def _run(args) -> int:
         raise UsageError("--jobs must be at least 1")
     if args.jobs is not None and args.scheduler:
         raise UsageError("--jobs is for grading on this machine; with --scheduler the cluster's workers grade")
+    if args.worker_wait is not None and not args.scheduler:
+        raise UsageError("--worker-wait is for grading on a Dask cluster (--scheduler)")
+    if args.worker_wait is not None and not args.worker_wait > 0:
+        raise UsageError("--worker-wait must be a positive number of seconds")
     args.jobs = args.jobs or 1
     if not args.time_factor > 0:
         raise UsageError("--time-factor must be positive")
@@ -319,10 +326,11 @@ def _grade_all(args, root, out, solutions, subs, warnings, plans, data_dir, allo
 
 def _engine(args, solutions, allow_unsandboxed):
     if args.scheduler:
-        from .dask_engine import DaskEngine, DaskUnusable
+        from .dask_engine import WORKER_WAIT_SECONDS, DaskEngine, DaskUnusable
 
         try:
             return DaskEngine(args.scheduler, solutions=solutions, allow_unsandboxed=allow_unsandboxed,
+                              worker_wait=args.worker_wait or WORKER_WAIT_SECONDS,
                               warn=lambda text: print(f"warning: {text}", file=sys.stderr))
         except DaskUnusable as err:
             raise UsageError(str(err)) from None

@@ -12,7 +12,9 @@ join later are checked the same way. Dask itself moves a task off a worker that 
 after ``distributed.scheduler.allowed-failures`` deaths, reports ``KilledWorker``: that notebook
 gets a grader error, the others are unaffected, and a notebook only queued behind one that
 killed its worker is sent again under a new key: see ``DaskEngine.max_tries``). A scheduler that goes away stops the command:
-``SchedulerLost``; what was written stays, and the same command resumes.
+``SchedulerLost``; so does a cluster left without a worker that can grade for ``worker_wait``
+seconds (``WorkersLost``, said as soon as the last one leaves); what was written stays, and
+the same command resumes.
 """
 from __future__ import annotations
 
@@ -25,6 +27,12 @@ from .engine import Outcome, SchedulerLost
 
 CONNECT_SECONDS = 10.0
 LOST_AFTER_SECONDS = 10.0        # the scheduler unreachable this long: stop
+WORKER_WAIT_SECONDS = 60.0       # no worker that can grade this long: stop (grade --worker-wait)
+WORKER_CHECK_SECONDS = 5.0       # how often the workers are looked at again
+
+
+class WorkersLost(SchedulerLost):
+    """Every worker that could grade left the cluster, and none came for ``worker_wait`` seconds."""
 
 
 class DaskUnusable(Exception):
@@ -33,7 +41,7 @@ class DaskUnusable(Exception):
 
 class DaskEngine:
     def __init__(self, address: str, *, solutions=None, allow_unsandboxed: bool = False,
-                 warn=lambda text: None):
+                 warn=lambda text: None, worker_wait: float = WORKER_WAIT_SECONDS):
         import logging
 
         from distributed import Client
@@ -51,6 +59,8 @@ class DaskEngine:
         self.refused: Dict[str, str] = {}
         self.futures: Dict[object, tuple] = {}   # future -> (ticket, item, the workers it may run on)
         self._not_running_since: Optional[float] = None
+        self._no_workers_since: Optional[float] = None
+        self.worker_wait = float(worker_wait)
         self._checked_at = 0.0
         self._check_workers()
         if not self.good:
@@ -142,9 +152,10 @@ class DaskEngine:
         from distributed import wait as dask_wait
 
         self._watch_scheduler()
-        if time.monotonic() - self._checked_at > 5:
+        if time.monotonic() - self._checked_at > min(WORKER_CHECK_SECONDS, self.worker_wait / 2):
             self._check_workers()
             self._unstick()
+            self._watch_workers()
         if not self.futures:
             time.sleep(min(timeout, 0.2))
             return []
@@ -196,6 +207,22 @@ class DaskEngine:
 
                 self._allowed = int(dask.config.get("distributed.scheduler.allowed-failures"))
         return self._allowed
+
+    def _watch_workers(self) -> None:
+        """Say at once when no worker that can grade is left; WorkersLost after ``worker_wait`` s."""
+        if self.good:
+            if self._no_workers_since is not None:
+                self.warn(f"a Dask worker joined the cluster at {self.address}: grading goes on")
+            self._no_workers_since = None
+            return
+        now = time.monotonic()
+        if self._no_workers_since is None:
+            self._no_workers_since = now
+            self.warn(f"no Dask worker that can grade is left at {self.address}; waiting "
+                      f"{self.worker_wait:g} s for one (start `dask worker {self.address} --nthreads 1`)")
+        elif now - self._no_workers_since >= self.worker_wait:
+            raise WorkersLost(f"no Dask worker that can grade has been connected to {self.address} "
+                              f"for {self.worker_wait:g} s")
 
     def _watch_scheduler(self) -> None:
         if self.client.status == "running":

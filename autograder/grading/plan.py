@@ -59,6 +59,8 @@ class LessonPlan:
     declared_points: Optional[float]             # course.yml's points (None: not listed)
     metadata: dict
     digest: str                                  # sha256 of the master notebook's bytes
+    cell_meta: Dict[str, dict] = field(default_factory=dict)   # grade_id -> the master cell's nbgrader metadata
+    cell_types: Dict[str, str] = field(default_factory=dict)   # grade_id -> the master cell's type
 
     @property
     def autograded_max(self) -> float:
@@ -136,6 +138,8 @@ def load_plan(lesson_id: str, solutions_dir: Optional[Path] = None, *, validate_
     locked: Dict[str, dict] = {}
     order: List[str] = []
     solution_ids: List[str] = []
+    cell_meta: Dict[str, dict] = {}
+    cell_types: Dict[str, str] = {}
     for i, cell in enumerate(nb["cells"]):
         meta = nbgrader_meta(cell)
         gid = meta.get("grade_id")
@@ -145,6 +149,7 @@ def load_plan(lesson_id: str, solutions_dir: Optional[Path] = None, *, validate_
             raise PlanError(f"{master}: grade_id {gid!r} is used twice")
         order.append(gid)
         ctype = cell.get("cell_type", "code")
+        cell_meta[gid], cell_types[gid] = meta, ctype
         if meta.get("solution"):
             solution_ids.append(gid)
         if meta.get("grade"):
@@ -169,7 +174,7 @@ def load_plan(lesson_id: str, solutions_dir: Optional[Path] = None, *, validate_
         declared_points=float(info.points) if info is not None else None,
         metadata={k: nb.get("metadata", {}).get(k) for k in ("kernelspec", "language_info")
                   if isinstance(nb.get("metadata"), dict) and k in nb["metadata"]},
-        digest=hashlib.sha256(raw).hexdigest())
+        digest=hashlib.sha256(raw).hexdigest(), cell_meta=cell_meta, cell_types=cell_types)
     if not cells:
         raise PlanError(f"{master}: no graded cells")
     if validate_checks:
@@ -202,11 +207,11 @@ class Prepared:
     origin: List[str]                    # per prepared cell: "student" | "master"
 
 
-def _clean_student_cell(cell: dict, keep_meta: bool) -> dict:
+def _clean_student_cell(cell: dict, keep_meta: Optional[dict]) -> dict:
     ctype = cell.get("cell_type")
     out = {"cell_type": ctype, "metadata": {}, "source": source_of(cell)}
-    if keep_meta:
-        out["metadata"]["nbgrader"] = copy.deepcopy(nbgrader_meta(cell))
+    if keep_meta is not None:
+        out["metadata"]["nbgrader"] = copy.deepcopy(keep_meta)
     if ctype == "code":
         out["outputs"], out["execution_count"] = [], None
     elif ctype == "markdown" and isinstance(cell.get("attachments"), dict):
@@ -224,6 +229,26 @@ def _master_cell(plan: LessonPlan, gid: str) -> dict:
     return out
 
 
+def _graded_id(plan: LessonPlan, cell: dict, released: Dict[str, str]) -> tuple:
+    """(the grade_id of a student's cell or None, whether it was recognized without nbgrader's
+    metadata). A tool that strips that metadata (nbstripout, some editors) leaves nbformat's
+    cell id, which nbgrader sets to the grade_id; a locked cell is also known by its unchanged
+    source. Only a cell with no nbgrader metadata at all is recognized so."""
+    meta = nbgrader_meta(cell)
+    gid = meta.get("grade_id")
+    if meta:
+        return (gid if isinstance(gid, str) else None), False
+    cid = cell.get("id") if isinstance(cell, dict) else None
+    if isinstance(cid, str) and cid in plan.cell_meta and plan.cell_types.get(cid) == cell.get("cell_type"):
+        return cid, True
+    text = source_of(cell).strip()
+    if text and cell.get("cell_type") == "code":
+        for gid, src in released.items():
+            if src == text:
+                return gid, True
+    return None, False
+
+
 def prepare(plan: LessonPlan, student_nb: dict) -> Prepared:
     """The notebook to run: the student's cells with the master's locked cells put back."""
     cells: List[dict] = []
@@ -232,9 +257,11 @@ def prepare(plan: LessonPlan, student_nb: dict) -> Prepared:
     notes: List[str] = []
     answers: Dict[str, Optional[str]] = {c.grade_id: None for c in plan.cells if c.kind == "manual"}
     solution_ids = set(plan.solution_ids)
+    released = {gid: released_source(source_of(m)).strip() for gid, m in plan.locked.items()}
+    recognized = 0
     for cell in student_nb.get("cells", []):
-        gid = nbgrader_meta(cell).get("grade_id")
-        gid = gid if isinstance(gid, str) else None
+        gid, stripped = _graded_id(plan, cell, released)
+        recognized += stripped
         if gid in plan.locked and gid not in placed:
             master_cell = _master_cell(plan, gid)
             if source_of(cell).strip() != released_source(source_of(plan.locked[gid])).strip():
@@ -252,8 +279,12 @@ def prepare(plan: LessonPlan, student_nb: dict) -> Prepared:
             if gid in answers:
                 text = source_of(cell)
                 answers[gid] = "" if text.strip() in ("", TEXT_STUB) else text[:20000]
-        cells.append(_clean_student_cell(cell, keep_meta=keep))
+        meta = (nbgrader_meta(cell) or plan.cell_meta.get(gid, {})) if keep else None
+        cells.append(_clean_student_cell(cell, keep_meta=meta))
         origin.append("student")
+    if recognized:
+        notes.append(f"{recognized} cell(s) had lost their nbgrader metadata; they were recognized by "
+                     "their cell ids or their unchanged code")
     # Locked cells the student deleted (or changed the grade_id of): after the nearest master
     # cell before them that is present, else at the top.
     for pos, gid in enumerate(plan.order):

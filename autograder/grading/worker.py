@@ -300,6 +300,8 @@ def _run_until_judgeable(item: dict, plan: LessonPlan, prepared, seed: int, scra
             raise GraderError(f"the graded notebook could not be run: {rep.reason}")
         if not rep.isolated and not item.get("allow_unsandboxed"):
             raise GraderError("the sandbox is not isolated (bwrap unusable)")
+        if number == 1:
+            _same_checks(plan, rep.course)
         new = {i: c for i, c in runs[-1].cells().items() if i in runs[-1].state_lost_at() and i not in skipped}
         if not new or len(runs) > MAX_RERUNS or not _worth_rerun(plan, runs[-1], min(new), seed):
             return runs, executed
@@ -309,6 +311,26 @@ def _run_until_judgeable(item: dict, plan: LessonPlan, prepared, seed: int, scra
         for i, c in new.items():
             skipped[i] = f"{c.status.replace('_', ' ')}: {(c.reason or c.ename or '')[:150]}"
         nb_to_run = neutralized(prepared.notebook, sorted(skipped), skipped)
+
+
+def _same_checks(plan: LessonPlan, course: Optional[dict]) -> None:
+    """GraderError when the sandbox's course (what its driver said before any student code ran)
+    lacks a check that the master calls: every student would lose those points for the grader's
+    fault (a second checkout, a worker whose packages come from elsewhere)."""
+    if not course:
+        return                                   # said nothing: an old driver, or it died first
+    if "error" in course:
+        raise GraderError(f"the sandbox cannot import the course's checks: {course['error']}")
+    known = set(course.get("checks") or [])
+    missing = [cid for cell in plan.cells for cid in cell.check_ids if cid not in known]
+    if missing:
+        from autograder import sandbox
+
+        raise GraderError(
+            f"the sandbox's course at {course.get('course')} has no check {missing[0]!r}"
+            + (f" (nor {len(missing) - 1} more)" if len(missing) > 1 else "")
+            + f" that the master {plan.master} calls; the grader's course is at {sandbox.course_root()}: "
+              "grade with the course that the masters come from (its own .venv, or `pip install -e .` there)")
 
 
 def _run_summary(number: int, rep, names: dict, skipped: Dict[int, str]) -> dict:

@@ -128,6 +128,17 @@ def put(root: Path, student: str, nb, name: str = f"{LESSON}.ipynb") -> Path:
     return path
 
 
+def copy_course(dest: Path) -> Path:
+    """A second checkout of the course at ``dest``: what grading reads of it (packages, lessons'
+    sources, masters, course.yml), without the virtual environment, which stays REPO's."""
+    import shutil
+
+    for part in ("autograder", "coursekit", "mnist_cnn", "lessons_src", "solutions"):
+        shutil.copytree(REPO / part, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy(REPO / "course.yml", dest / "course.yml")
+    return dest
+
+
 def grade_cmd(*args, timeout=900) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "autograder", "grade", *map(str, args)], cwd=REPO,
                           capture_output=True, text=True, timeout=timeout)

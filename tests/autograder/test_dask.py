@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -30,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from autograder import sandbox
-from submission_kit import LESSON, REPO, data_dir, grade_cmd, partly_wrong, put, solution, solved
+from submission_kit import LESSON, REPO, copy_course, data_dir, grade_cmd, partly_wrong, put, solution, solved
 
 _why: list = []
 pytestmark = [pytest.mark.slow, pytest.mark.real_data,
@@ -55,7 +54,8 @@ class Cluster:
             [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"], "scheduler", env)
         for name in workers:
             self.add_worker(name)
-        self.wait_for(len(workers))
+        if workers:
+            self.wait_for(len(workers))
 
     def _start(self, argv, name, env=None):
         log = open(self.tmp / f"{name}.log", "w")
@@ -186,10 +186,7 @@ def test_cluster_grades_equal_local_grades_despite_killed_workers(cluster, tmp_p
 
 
 def test_a_worker_with_another_course_is_refused_by_name(cluster, tmp_path):
-    other = tmp_path / "course"
-    for part in ("autograder", "coursekit", "mnist_cnn", "lessons_src", "solutions"):
-        shutil.copytree(REPO / part, other / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy(REPO / "course.yml", other / "course.yml")
+    other = copy_course(tmp_path / "course")
     master = other / "solutions" / LESSON / f"{LESSON}.ipynb"
     nb = json.loads(master.read_text())
     nb["metadata"]["changed_by"] = "another instructor"
@@ -236,9 +233,47 @@ def test_losing_the_scheduler_stops_with_one_line_and_the_same_command_resumes(t
     assert f"{3 - kept} graded, {kept} unchanged" in again.stdout, again.stdout
 
 
+def test_a_worker_run_from_a_clone_grades_with_it_and_a_cluster_left_without_workers_stops(tmp_path):
+    """A worker whose packages come from a clone (PYTHONPATH) grades with that clone's course,
+    sandbox and zygote alike (full marks); when every worker is gone the command says so at once,
+    stops after --worker-wait seconds with one line and exit 1, and the same command resumes."""
+    (tmp_path / "c").mkdir()
+    c = Cluster(tmp_path / "c", workers=())
+    c.add_worker("twin", env=dict(os.environ, PYTHONPATH=str(copy_course(tmp_path / "twin"))))
+    c.wait_for(1)
+    root = tmp_path / "subs"
+    for student in ("ann", "ben", "cy"):
+        put(root, student, solved())
+    args = [sys.executable, "-m", "autograder", "grade", root, "--out", tmp_path / "out", "--scheduler", c.address,
+            "--worker-wait", 5, "--seed", 7, "--time-factor", 0.5, "--no-progress"]
+    proc = subprocess.Popen([str(a) for a in args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    results = tmp_path / "out" / "results"
+    try:
+        deadline = time.monotonic() + 300
+        while not list(results.glob("*/*.json")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        os.killpg(c.procs["twin"].pid, signal.SIGKILL)          # the worker and its nanny: none left
+        stdout, stderr = proc.communicate(timeout=180)            # it used to wait here forever
+    finally:
+        c.close()
+    assert proc.returncode == 1, stdout + stderr
+    assert "Traceback" not in stderr
+    said = [line for line in stderr.splitlines() if "no Dask worker that can grade" in line]
+    assert len(said) == 2 and "waiting 5 s for one" in said[0], stderr
+    assert "has been connected to" in said[1] and "run the same command again" in said[1], stderr
+    kept = [json.loads(p.read_text()) for p in results.glob("*/*.json")]
+    assert 1 <= len(kept) < 3 and all(r["points"] == 12.0 for r in kept), [(r["student"], r["points"]) for r in kept]
+    again = grade_cmd(root, "--out", tmp_path / "out", "--jobs", 1, "--seed", 7, "--time-factor", 0.5,
+                      "--data-dir", data_dir(), "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert f"{3 - len(kept)} graded, {len(kept)} unchanged" in again.stdout, again.stdout
+
+
 def test_usage_errors_for_the_cluster_are_one_line():
     for args, expected in ((["--scheduler", "tcp://127.0.0.1:1"], "cannot reach the Dask scheduler"),
-                           (["--scheduler", "tcp://127.0.0.1:1", "--jobs", "2"], "--jobs is for grading on this machine")):
+                           (["--scheduler", "tcp://127.0.0.1:1", "--jobs", "2"], "--jobs is for grading on this machine"),
+                           (["--worker-wait", "5"], "--worker-wait is for grading on a Dask cluster"),
+                           (["--scheduler", "tcp://127.0.0.1:1", "--worker-wait", "0"], "--worker-wait must be a positive number")):
         proc = grade_cmd(REPO / "lessons", "--out", Path("/tmp") / f"never-{os.getpid()}", *args, timeout=120)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and expected in lines[0], proc.stderr
