@@ -160,6 +160,7 @@ def _kernel_main(conn_file: str, log_path: str, parent: int, warm_backend: str |
         os.dup2(log, 2)
         os.closerange(3, 65536)
         _fresh_process_state(warm_backend)
+        _forget_the_grader()
         sys.argv = ["ipykernel_launcher", "-f", conn_file, "--HistoryManager.hist_file=:memory:",
                     "--HistoryManager.enabled=False", "--IPKernelApp.quiet=True"]
         from ipykernel.kernelapp import IPKernelApp
@@ -181,6 +182,17 @@ def _kernel_main(conn_file: str, log_path: str, parent: int, warm_backend: str |
         except Exception:  # noqa: BLE001
             pass
         os._exit(code)
+
+
+def _forget_the_grader() -> None:
+    """Drop the grader's modules that the zygote or the driver imported (``autograder.*``: the
+    driver, the zygote's process, the rlimits) from the kernel's ``sys.modules``, so student code
+    cannot ``import autograder`` from them: their files are not in the sandbox, so it fails as in a
+    fresh interpreter. The code now running keeps its own references."""
+    for name in [m for m in sys.modules if m == "autograder" or m.startswith("autograder.")]:
+        del sys.modules[name]
+    for name in ("_driver", "_driver_cell", "_driver_kernel"):     # a cold driver's, imported as scripts
+        sys.modules.pop(name, None)
 
 
 def _fresh_process_state(warm_backend: str | None) -> None:

@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 MAX_NOTEBOOK_BYTES = 50 << 20        # a submitted notebook larger than this is refused
+MAX_CELLS = 2000                     # a lesson has about 35: 60,000 empty cells held a worker 12 minutes
 
 
 def read_submission(path: Path) -> tuple[bytes | None, tuple[str, str]]:
@@ -45,6 +46,9 @@ def parse_notebook(raw: bytes) -> tuple[dict | None, str]:
         return None, "the file is JSON but not a notebook (no list of cells)"
     if data.get("nbformat") != 4:
         return None, f"unsupported notebook format {data.get('nbformat')!r} (expected nbformat 4)"
+    if len(data["cells"]) > MAX_CELLS:
+        return None, (f"the notebook has {len(data['cells'])} cells, more than the {MAX_CELLS} a submission "
+                      "may have (a lesson has a few dozen): submit the lesson's notebook")
     for i, cell in enumerate(data["cells"]):
         if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
             return None, f"cell {i} of the notebook is malformed"

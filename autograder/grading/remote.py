@@ -38,9 +38,15 @@ def grade_remote(item: dict, expected: str) -> dict:
     """Grade one item here, with this machine's course and data, if the course is the client's."""
     from .worker import grade_task
 
+    from autograder import sandbox
+
     files = version.course_files()
     if version.fingerprint(files) != expected:
         raise CourseMismatch(_address(), "the course files changed on this worker since it was checked")
+    why: list = []
+    if not item.get("allow_unsandboxed") and not sandbox.bwrap_available(why=why):
+        # a worker that joined after the client's check and got work before the next one
+        raise CourseMismatch(_address(), f"bwrap does not work there ({'; '.join(why)[:300]}); install bubblewrap")
     _log_start()
     return grade_task(dict(item, solutions=None, scratch=None, data_dir=None))
 

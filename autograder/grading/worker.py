@@ -238,7 +238,8 @@ def _grade(item: dict, plan: LessonPlan, timings: dict) -> dict:
     prepared = prepare(plan, nb)
     result["notes"] += prepared.notes
     seed = int(item["seed"])
-    scratch_root = Path(tempfile.mkdtemp(prefix=f"grade-{item['student'][:20]}-{item['lesson']}-",
+    sweep_scratch(Path(item.get("scratch") or tempfile.gettempdir()))
+    scratch_root = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-{item['student'][:20]}-{item['lesson']}-",
                                          dir=item.get("scratch")))
     try:
         runs, executed = _run_until_judgeable(item, plan, prepared, seed, scratch_root, result)
@@ -262,6 +263,37 @@ def _grade(item: dict, plan: LessonPlan, timings: dict) -> dict:
     result["points"] = float(sum(v.points or 0 for v in verdicts if v.kind == "test"))
     result["_feedback_inputs"] = {"prepared": prepared, "executed": executed, "verdicts": verdicts}
     return result
+
+
+SCRATCH_PREFIX = "grade-"      # + the grading process's pid: grade-<pid>-<student>-<lesson>-<random>/
+
+
+def sweep_scratch(parent: Path) -> List[str]:
+    """Remove the scratch folders in ``parent`` left by grading processes that are gone (a
+    SIGKILLed worker never reaches its ``finally``: its folder holds the student's notebook and the
+    inputs' seed); the names of those removed. Folders of live processes, of other users and of
+    any other name are left alone."""
+    removed = []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        parts = entry.name.split("-")
+        if not (entry.name.startswith(SCRATCH_PREFIX) and len(parts) > 2 and parts[1].isdigit()):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+            os.kill(int(parts[1]), 0)
+            continue                              # its process lives (perhaps another user's)
+        except ProcessLookupError:
+            pass
+        except (OSError, OverflowError):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.name)
+    return removed
 
 
 def _run_until_judgeable(item: dict, plan: LessonPlan, prepared, seed: int, scratch_root: Path,

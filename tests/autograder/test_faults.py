@@ -240,3 +240,70 @@ def test_the_same_points_on_an_idle_and_on_a_busy_machine(tmp_path):
     assert burn["seconds"] > 6.0 > burn["cpu_seconds"], burn
     over = next(c for c in runs["over"]["cells"] if c["status"] != "ok")
     assert over["status"] == "timeout" and 5.5 < over["cpu_seconds"] < 12, over
+
+
+# ------------------------------------------------------------------------------------------
+@needs_bwrap
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_a_sigkilled_worker_leaves_no_scratch_folder_behind(tmp_path):
+    """SIGKILL skips the worker's cleanup: its scratch folder (the student's notebook, the inputs'
+    seed) stays until the next grading process in that folder sweeps it; the notebook is graded again."""
+    root, scratch = tmp_path / "subs", tmp_path / "scratch"
+    scratch.mkdir()
+    put(root, "ann", solved())
+    args = [sys.executable, "-m", "autograder", "grade", root, "--out", tmp_path / "out", "--jobs", 1, "--seed", 7,
+            "--data-dir", data_dir(), "--scratch", scratch, "--no-progress"]
+    proc = subprocess.Popen([str(a) for a in args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(scratch.glob("grade-*")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        first = list(scratch.glob("grade-*"))
+        assert first, "no scratch folder appeared"
+        os.kill(int(first[0].name.split("-")[1]), signal.SIGKILL)        # the grading worker
+        stdout, stderr = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stdout + stderr
+    assert results(tmp_path / "out")["ann"]["points"] == 12.0
+    assert not first[0].exists() and list(scratch.iterdir()) == []
+
+
+def test_sweep_removes_only_the_folders_of_gone_grading_processes(tmp_path):
+    from autograder.grading.worker import sweep_scratch
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    gone, mine = tmp_path / f"grade-{dead.pid}-ann-01_data-x", tmp_path / f"grade-{os.getpid()}-ann-01_data-y"
+    other = tmp_path / f"grades-{dead.pid}-backup"
+    for d in (gone, mine, other):
+        (d / "home").mkdir(parents=True)
+    (gone / "home" / "01_data.ipynb").write_text("{}")
+    assert sweep_scratch(tmp_path) == [gone.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other.name])
+
+
+def test_a_notebook_of_60000_cells_is_refused_at_once_not_run(tmp_path, monkeypatch):
+    from autograder.grading.worker import grade_task
+
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path))   # grade_task sets it (for its worker process): undone after
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+          "cells": [{"cell_type": "code", "metadata": {}, "source": "", "outputs": [], "execution_count": None}] * 60000}
+    item = {"student": "mallory", "lesson": LESSON, "path": str(tmp_path / NB), "notebook": json.dumps(nb).encode(),
+            "seed": 1, "seed_id": "s", "grader_version": "v", "data_dir": str(tmp_path), "scratch": str(tmp_path)}
+    r = grade_task(item)["result"]
+    assert r["status"] == "invalid_notebook" and "60000 cells" in r["reason"], r["reason"]
+    assert r["points"] == 0 and all(c["status"] == "invalid" for c in r["cells"])
+
+
+def test_a_worker_where_bwrap_does_not_work_refuses_work_it_was_sent(monkeypatch):
+    """A Dask worker that joined after the client's check is refused by the task itself, never a grader error."""
+    from autograder.grading import remote, version
+
+    monkeypatch.setenv("AUTOGRADER_BWRAP", "0")
+    expected = version.fingerprint(version.course_files())
+    with pytest.raises(remote.CourseMismatch) as err:
+        remote.grade_remote({"student": "ann", "lesson": LESSON}, expected)
+    assert "bwrap does not work there" in err.value.args[1]

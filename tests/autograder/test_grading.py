@@ -536,3 +536,23 @@ def test_usage_errors_exit_2_with_one_line(tmp_path):
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("python -m autograder grade: error:"), proc.stderr
+
+
+def test_hidden_test_regions_hold_only_calls_of_checks_the_student_already_has():
+    """What a student could print of a hidden test region (it runs in the sandbox, so its source is
+    there) is a check() call of an id already in the student's coursekit: the judges stay outside."""
+    from coursekit import checks
+
+    checks.load_public()
+    call = re.compile(r'check\("([a-z0-9_]+_hidden)"(, [A-Za-z_][A-Za-z0-9_., ()\[\]]*)?\)')
+    seen = 0
+    for master in sorted((REPO / "solutions").glob("*/*.ipynb")):
+        for cell in _load(master)["cells"]:
+            for region in plan.HIDDEN_REGION.findall(_src(cell)):
+                for line in region.splitlines()[1:-1]:
+                    if not line.strip() or line.strip().startswith("#"):
+                        continue
+                    m = call.fullmatch(line.strip())
+                    assert m and m.group(1) in checks.REGISTRY, (master.name, line)
+                    seen += 1
+    assert seen >= 10

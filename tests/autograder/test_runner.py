@@ -322,3 +322,20 @@ def test_cpu_time_limit_kills_the_kernel_and_the_next_cell_runs(tmp_path):
     first, second = r.cells
     assert first.status == "kernel_died" and "SIGXCPU" in first.reason
     assert first.seconds < 15 and second.status == "ok"
+
+
+@needs_bwrap
+@pytest.mark.parametrize("warm", [True, False])
+def test_student_code_finds_no_grader_module_and_the_driver_named_its_course_first(tmp_path, warm):
+    nb = write_notebook(tmp_path / "nb.ipynb", [
+        "import sys\nprint(sorted(m for m in sys.modules if 'autograder' in m or m.startswith('_driver')))",
+        "import autograder",
+        "from autograder import _driver",
+    ])
+    r = run_notebook(nb, scratch_dir=tmp_path / "run", limits=FAST, zygote=None if warm else False)
+    assert r.warm == warm
+    cells = by_index(r)
+    executed = json.loads(r.executed_notebook.read_text())
+    assert "".join(executed["cells"][0]["outputs"][0]["text"]).strip() == "[]"
+    assert cells[1].ename == "ModuleNotFoundError" and cells[2].ename == "ModuleNotFoundError"
+    assert r.course["course"] == str(REPO) and "data_add_channel" in r.course["checks"]
