@@ -86,7 +86,7 @@ def grading_worker_of(student: str) -> int | None:
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            if not cmd[0].endswith(b"bwrap") or not any(f"grade-{student}-".encode() in a for a in cmd):
+            if not cmd[0].endswith(b"bwrap") or not any(f"-{student}-{LESSON}-".encode() in a for a in cmd):
                 continue
             worker = _parent(int(pid))              # the worker process (a spawn child of its nanny)
             if b"dask" in Path(f"/proc/{_parent(worker)}/cmdline").read_bytes():
