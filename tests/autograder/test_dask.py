@@ -144,6 +144,33 @@ def build(root: Path) -> None:
     os.symlink(root / "correct", root / "linked" / "01_data")      # another student's folder
 
 
+def grade_then_kill(c: Cluster, victim: str, root: Path, out: Path, *extra, timeout: float):
+    """Three correct notebooks graded on ``c``; once the first result is written, the process group
+    of ``c.procs[victim]`` is SIGKILLed; the cluster is closed. (proc, stdout, stderr) of the command."""
+    for student in ("ann", "ben", "cy"):
+        put(root, student, solved())
+    args = [sys.executable, "-m", "autograder", "grade", root, "--out", out, "--scheduler", c.address, *extra,
+            "--seed", 7, "--time-factor", 0.5, "--no-progress"]
+    proc = subprocess.Popen([str(a) for a in args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list((out / "results").glob("*/*.json")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        os.killpg(c.procs[victim].pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=timeout)
+    finally:
+        c.close()
+    return proc, stdout, stderr
+
+
+def resume_here(root: Path, out: Path, kept: int) -> None:
+    """The same command, on this machine, grades only the 3 - ``kept`` notebooks still missing."""
+    again = grade_cmd(root, "--out", out, "--jobs", 1, "--seed", 7, "--time-factor", 0.5,
+                      "--data-dir", data_dir(), "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert f"{3 - kept} graded, {kept} unchanged" in again.stdout, again.stdout
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     c = Cluster(tmp_path_factory.mktemp("dask"))
@@ -208,29 +235,14 @@ def test_losing_the_scheduler_stops_with_one_line_and_the_same_command_resumes(t
     (tmp_path / "c").mkdir()
     c = Cluster(tmp_path / "c", workers=("w1",))
     root = tmp_path / "subs"
-    for student in ("ann", "ben", "cy"):
-        put(root, student, solved())
-    args = [sys.executable, "-m", "autograder", "grade", root, "--out", tmp_path / "out", "--scheduler", c.address,
-            "--seed", 7, "--time-factor", 0.5, "--no-progress"]
-    proc = subprocess.Popen([str(a) for a in args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 300
-        while not list((tmp_path / "out" / "results").glob("*/*.json")) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        os.killpg(c.procs["scheduler"].pid, signal.SIGKILL)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        c.close()
+    proc, stdout, stderr = grade_then_kill(c, "scheduler", root, tmp_path / "out", timeout=120)
     assert proc.returncode == 1, stdout + stderr
     assert "Traceback" not in stderr
     lost = [line for line in stderr.splitlines() if "lost the Dask scheduler" in line]
     assert len(lost) == 1 and "run the same command again" in lost[0], stderr
     kept = len(list((tmp_path / "out" / "results").glob("*/*.json")))
     assert 1 <= kept < 3
-    again = grade_cmd(root, "--out", tmp_path / "out", "--jobs", 1, "--seed", 7, "--time-factor", 0.5,
-                      "--data-dir", data_dir(), "--no-progress")
-    assert again.returncode == 0, again.stderr
-    assert f"{3 - kept} graded, {kept} unchanged" in again.stdout, again.stdout
+    resume_here(root, tmp_path / "out", kept)
 
 
 def test_a_worker_run_from_a_clone_grades_with_it_and_a_cluster_left_without_workers_stops(tmp_path):
@@ -241,21 +253,9 @@ def test_a_worker_run_from_a_clone_grades_with_it_and_a_cluster_left_without_wor
     c = Cluster(tmp_path / "c", workers=())
     c.add_worker("twin", env=dict(os.environ, PYTHONPATH=str(copy_course(tmp_path / "twin"))))
     c.wait_for(1)
-    root = tmp_path / "subs"
-    for student in ("ann", "ben", "cy"):
-        put(root, student, solved())
-    args = [sys.executable, "-m", "autograder", "grade", root, "--out", tmp_path / "out", "--scheduler", c.address,
-            "--worker-wait", 5, "--seed", 7, "--time-factor", 0.5, "--no-progress"]
-    proc = subprocess.Popen([str(a) for a in args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    results = tmp_path / "out" / "results"
-    try:
-        deadline = time.monotonic() + 300
-        while not list(results.glob("*/*.json")) and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-        os.killpg(c.procs["twin"].pid, signal.SIGKILL)          # the worker and its nanny: none left
-        stdout, stderr = proc.communicate(timeout=180)            # it used to wait here forever
-    finally:
-        c.close()
+    root, results = tmp_path / "subs", tmp_path / "out" / "results"
+    # killing the worker with its nanny leaves none; the command used to wait forever here
+    proc, stdout, stderr = grade_then_kill(c, "twin", root, tmp_path / "out", "--worker-wait", 5, timeout=180)
     assert proc.returncode == 1, stdout + stderr
     assert "Traceback" not in stderr
     said = [line for line in stderr.splitlines() if "no Dask worker that can grade" in line]
@@ -263,10 +263,7 @@ def test_a_worker_run_from_a_clone_grades_with_it_and_a_cluster_left_without_wor
     assert "has been connected to" in said[1] and "run the same command again" in said[1], stderr
     kept = [json.loads(p.read_text()) for p in results.glob("*/*.json")]
     assert 1 <= len(kept) < 3 and all(r["points"] == 12.0 for r in kept), [(r["student"], r["points"]) for r in kept]
-    again = grade_cmd(root, "--out", tmp_path / "out", "--jobs", 1, "--seed", 7, "--time-factor", 0.5,
-                      "--data-dir", data_dir(), "--no-progress")
-    assert again.returncode == 0, again.stderr
-    assert f"{3 - len(kept)} graded, {len(kept)} unchanged" in again.stdout, again.stdout
+    resume_here(root, tmp_path / "out", len(kept))
 
 
 def test_usage_errors_for_the_cluster_are_one_line():
