@@ -59,10 +59,12 @@ class Launch:
     """One launch of the sandbox, supervised until its driver exits, the wall-clock backstop
     runs out, or it writes too much. ``cold()`` / ``warm()`` return (outcome, detail, output
     tail): outcome "exited" (detail: the driver's exit status), "timeout", "disk_limit"
-    (detail: why)."""
+    (detail: why), "cancelled" (``cancel`` was set)."""
 
-    def __init__(self, plan: sandbox.SandboxPlan, home: Path, limits: Limits, deadline: float, timings: dict):
+    def __init__(self, plan: sandbox.SandboxPlan, home: Path, limits: Limits, deadline: float, timings: dict,
+                 cancel: threading.Event | None = None):
         self.plan, self.home, self.limits, self.deadline, self.timings = plan, home, limits, deadline, timings
+        self.cancel = cancel     # set from another thread: the sandbox is killed ("cancelled")
         self.head = ""           # the first bytes of the output: the driver's own, before student code
 
     def cold(self) -> tuple[str, str, str]:
@@ -138,6 +140,8 @@ class Launch:
             code = wait(0.25)
             if code is not None:
                 return "exited", str(code)
+            if self.cancel is not None and self.cancel.is_set():
+                return "cancelled", ""
             now = time.monotonic()
             if now >= self.deadline:
                 return "timeout", ""

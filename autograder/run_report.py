@@ -30,7 +30,8 @@ class RunReport:
     status: "ok" (every cell was attempted; cells may still have failed: see ``cells``),
     "missing", "invalid_notebook" (nothing ran), "timeout" (the notebook's wall-clock limit),
     "disk_limit" (too many bytes or files written), "crashed" (the sandbox died and could not
-    be relaunched, or its report was missing or malformed).
+    be relaunched, or its report was missing or malformed), "cancelled" (the grader stopped it:
+    ``runner.Cancel``).
     """
 
     status: str

@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,12 +41,23 @@ from .run_report import CellResult, RunReport, last_line, summary
 from .sandbox import Limits, SANDBOX_HOME
 from .submission_file import MAX_NOTEBOOK_BYTES, grade_id, parse_notebook, read_submission, safe_name
 
-__all__ = ["CellResult", "RunReport", "run_notebook", "MAX_NOTEBOOK_BYTES"]
+__all__ = ["CellResult", "RunReport", "run_notebook", "Cancel", "MAX_NOTEBOOK_BYTES"]
 
 DRIVER = Path(__file__).with_name("_driver.py")
 DRIVER_FILES = ("_driver.py", "_driver_cell.py", "_driver_kernel.py")   # the driver, its cells' and kernels' modules
 INNER = "/opt/autograder"            # where the driver and its config appear inside bwrap
 INNER_DATA = "/data"                 # where data_dir appears inside bwrap
+
+
+class Cancel(threading.Event):
+    """Set from another thread (``stop(why)``) to end a run at once: its sandbox is killed within
+    a quarter of a second, nothing is launched again, and the report's status is "cancelled"."""
+
+    why = "the run was cancelled"
+
+    def stop(self, why: str) -> None:
+        self.why = why
+        self.set()
 
 
 # ------------------------------------------------------------------------------------------
@@ -60,6 +72,7 @@ def run_notebook(
     use_bwrap: bool | None = None,
     uid: int | None = None,
     zygote: "Zygote | None | bool" = None,
+    cancel: "Cancel | None" = None,
 ) -> RunReport:
     """Execute ``notebook_path`` in a sandbox, cell by cell; never raises for student faults.
 
@@ -73,6 +86,7 @@ def run_notebook(
     uid: the unprivileged uid to run as (root hosts); default ``sandbox.allocate_uid()``.
     zygote: the warm interpreter to fork the driver from (``autograder.zygote``); None: this
         process's shared one; False: start the driver cold (as the fallback always does).
+    cancel: a ``Cancel`` another thread may set to stop the run (status "cancelled").
     """
     t0 = time.monotonic()
     root = _fresh_scratch(scratch_dir)
@@ -92,7 +106,7 @@ def run_notebook(
                        uid=uid if uid is not None else sandbox.allocate_uid(), data_dir=data_dir,
                        env_extra=env_extra, readonly_paths=readonly_paths, deadline=t0 + float(limits.wall_seconds))
     # 4. launch, and relaunch after a cell that killed the driver
-    status, reason, warm = _run_cells(box, report, warm)
+    status, reason, warm = _run_cells(box, report, warm, cancel)
     # 5. what the run left: cells never reached, the collected data, the executed notebook
     _finish(box, report, status, reason, len(raw))
     report.isolated, report.warm = isolated, warm is not None
@@ -204,7 +218,7 @@ class _Box:
                                              ename=ename, evalue=evalue)
 
 
-def _launch_once(box: _Box, report: RunReport, warm, start_cell: int):
+def _launch_once(box: _Box, report: RunReport, warm, start_cell: int, cancel=None):
     """Plan, configure and run one launch; returns (outcome, detail, tail) or None when the zygote
     cannot join this host's sandboxes (the caller goes on cold)."""
     attempt = report.attempts
@@ -224,7 +238,7 @@ def _launch_once(box: _Box, report: RunReport, warm, start_cell: int):
     for w in plan.warnings:
         if w not in report.warnings:
             report.warnings.append(w)
-    launch = Launch(plan, box.home, box.limits, box.deadline, report.timings)
+    launch = Launch(plan, box.home, box.limits, box.deadline, report.timings, cancel)
     if warm is None:
         result = launch.cold()
     else:
@@ -244,12 +258,14 @@ def _launch_once(box: _Box, report: RunReport, warm, start_cell: int):
     return result
 
 
-def _run_cells(box: _Box, report: RunReport, warm):
+def _run_cells(box: _Box, report: RunReport, warm, cancel=None):
     """Launch until every cell was attempted or the run must stop; returns (status, reason, warm)."""
     start_cell = 0
     while True:
+        if cancel is not None and cancel.is_set():
+            return "cancelled", cancel.why, warm
         report.attempts += 1
-        launched = _launch_once(box, report, warm, start_cell)
+        launched = _launch_once(box, report, warm, start_cell, cancel)
         if launched is None:              # the zygote cannot join here: the same launch, cold
             warm = None
             report.attempts -= 1
@@ -278,6 +294,8 @@ def _after_launch(box: _Box, report: RunReport, outcome: str, detail: str, tail:
     a fresh sandbox after a cell that killed the driver, so the rest of the notebook is still graded."""
     lim, current = box.limits, (data or {}).get("current")
     backstop = f"the notebook ran over its {lim.wall_seconds:g} s wall-clock backstop"
+    if outcome == "cancelled":
+        return "cancelled", "the run was cancelled by the grader", None
     if outcome == "timeout":
         box.mark(current, "timeout", "the notebook's time limit ran out during this cell", "NotebookTimeout")
         return "timeout", backstop + "; the sandbox was killed", None
@@ -315,7 +333,8 @@ def _after_launch(box: _Box, report: RunReport, outcome: str, detail: str, tail:
 def _finish(box: _Box, report: RunReport, status: str, reason: str, submitted_bytes: int) -> None:
     """Cells never reached, the collected data and the executed notebook, the summary."""
     why_not = {"timeout": "not run: the notebook's time limit was reached",
-               "disk_limit": "not run: the sandbox was stopped (disk limit)"}.get(status, "not run: the sandbox died")
+               "disk_limit": "not run: the sandbox was stopped (disk limit)",
+               "cancelled": "not run: the run was cancelled"}.get(status, "not run: the sandbox died")
     for i, gid in box.code_cells.items():
         box.results.setdefault(i, CellResult(i, gid, "skipped", reason=why_not))
     report.cells = [box.results[i] for i in sorted(box.results)]

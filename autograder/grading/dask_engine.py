@@ -58,6 +58,7 @@ class DaskEngine:
         self.good: Dict[str, int] = {}           # worker address -> threads
         self.refused: Dict[str, str] = {}
         self.futures: Dict[object, tuple] = {}   # future -> (ticket, item, the workers it may run on)
+        self.stop_event = f"autograder-stop-{uuid.uuid4().hex}"   # set by close(now=True): workers stop
         self._not_running_since: Optional[float] = None
         self._no_workers_since: Optional[float] = None
         self.worker_wait = float(worker_wait)
@@ -133,7 +134,7 @@ class DaskEngine:
         a restriction names addresses, and a worker its nanny restarted comes back on another
         one (``_unstick`` resubmits what waits for workers that are gone)."""
         workers = list(self.good) if self.refused else None
-        future = self.client.submit(_grade_remote(), item, self.expected, pure=False,
+        future = self.client.submit(_grade_remote(), dict(item, stop_event=self.stop_event), self.expected, pure=False,
                                     key=f"grade-{item['student']}-{item['lesson']}-{uuid.uuid4().hex[:8]}",
                                     workers=workers, allow_other_workers=False)
         ticket = ticket if ticket is not None else future
@@ -234,6 +235,15 @@ class DaskEngine:
             raise SchedulerLost(f"lost the Dask scheduler at {self.address} (the client is {self.client.status})")
 
     def close(self, *, now: bool = False) -> None:
+        """Cancel what is queued; with ``now`` (interrupted, or the cluster lost), also tell the
+        workers to stop the notebooks they are grading (``remote._watch`` kills their sandboxes)."""
+        if now:
+            try:
+                from distributed import Event
+
+                Event(self.stop_event, client=self.client).set()
+            except Exception:  # noqa: BLE001  (a scheduler that is gone stops them anyway)
+                pass
         try:
             if self.futures:
                 self.client.cancel(list(self.futures), force=True)

@@ -7,9 +7,13 @@ and the feedback page back. Nothing is written on the worker but its scratch fol
 """
 from __future__ import annotations
 
+import threading
+import time
 from typing import Optional
 
 from . import version
+
+STOP_POLL_SECONDS = 1.0
 
 
 class CourseMismatch(Exception):
@@ -48,7 +52,50 @@ def grade_remote(item: dict, expected: str) -> dict:
         # a worker that joined after the client's check and got work before the next one
         raise CourseMismatch(_address(), f"bwrap does not work there ({'; '.join(why)[:300]}); install bubblewrap")
     _log_start()
-    return grade_task(dict(item, solutions=None, scratch=None, data_dir=None))
+    from autograder.runner import Cancel
+
+    cancel, done = Cancel(), threading.Event()
+    watcher = threading.Thread(target=_watch, args=(item, cancel, done, _stop_event(item)), daemon=True,
+                               name="autograder-watchdog")
+    watcher.start()
+    try:
+        return grade_task(dict(item, solutions=None, scratch=None, data_dir=None), cancel=cancel)
+    finally:
+        done.set()
+
+
+def _stop_event(item: dict):
+    """The client's stop signal for this run (a Dask ``Event`` it sets when the grade command is
+    interrupted), or None outside a cluster."""
+    name = item.get("stop_event")
+    if not name:
+        return None
+    try:
+        from distributed import Event, get_client
+
+        # the client now, in the task's thread: the watchdog's thread could not look it up
+        return Event(name, client=get_client())
+    except (ImportError, ValueError):     # not on a worker (tests)
+        return None
+
+
+def _watch(item: dict, cancel, done: threading.Event, stop_event) -> None:
+    """The task's watchdog: stop the notebook when it runs over ``item["max_seconds"]`` (what a
+    local worker may take before it is replaced) or when the client's stop signal is set. Dask
+    does not interrupt a running task; this kills its sandbox, so the task ends at once."""
+    limit = float(item.get("max_seconds") or 0)
+    started = time.monotonic()
+    while not done.wait(STOP_POLL_SECONDS):
+        if limit and time.monotonic() - started > limit:
+            cancel.stop(f"the grader's worker took over {limit:.0f} s and was stopped")
+            return
+        try:
+            stopped = stop_event is not None and stop_event.is_set()
+        except Exception:  # noqa: BLE001  (the scheduler is gone: the client stops anyway)
+            stopped = False
+        if stopped:
+            cancel.stop("the grade command was stopped before this notebook was finished")
+            return
 
 
 START_TOPIC = "autograder-start:"    # + the task's key: one event each time a worker starts grading it

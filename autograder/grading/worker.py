@@ -121,8 +121,10 @@ def _unsubmitted(plan: LessonPlan, status: str, reason: str) -> List[CellVerdict
     return [CellVerdict(c.grade_id, c.kind, c.points, 0.0, status, reason=reason) for c in plan.cells]
 
 
-def grade_task(item: dict) -> dict:
-    """Grade one item (see ``cli.make_items`` and ``submissions.attach``): {"result": ..., "feedback": html}."""
+def grade_task(item: dict, cancel=None) -> dict:
+    """Grade one item (see ``cli.make_items`` and ``submissions.attach``): {"result": ..., "feedback": html}.
+    cancel: a ``runner.Cancel`` another thread may set: the sandbox is killed, nothing is run
+    again, and the item is a grader error saying why (``remote``: a stopped command, a watchdog)."""
     from . import report
 
     t0 = time.monotonic()
@@ -134,7 +136,7 @@ def grade_task(item: dict) -> dict:
     page = None
     try:
         plan = load_plan(item["lesson"], _solutions(item), validate_checks=False)
-        result = _grade(item, plan, timings)
+        result = _grade(item, plan, timings, cancel)
         result["feedback"] = str(report.feedback_path(Path("."), item["student"], item["lesson"]))
         t = time.monotonic()
         page = report.feedback_page(result, plan, result.pop("_feedback_inputs", None))
@@ -215,7 +217,7 @@ def _local_data_dir() -> Path:
     return root
 
 
-def _grade(item: dict, plan: LessonPlan, timings: dict) -> dict:
+def _grade(item: dict, plan: LessonPlan, timings: dict, cancel=None) -> dict:
     """Grade one submission: read it, run it in the sandbox (again, past cells that killed the
     kernel, while that can change a grade), judge its checks; the result dict of ``grade_task``."""
     from autograder import submission_file
@@ -242,7 +244,7 @@ def _grade(item: dict, plan: LessonPlan, timings: dict) -> dict:
     scratch_root = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-{item['student'][:20]}-{item['lesson']}-",
                                          dir=item.get("scratch")))
     try:
-        runs, executed = _run_until_judgeable(item, plan, prepared, seed, scratch_root, result)
+        runs, executed = _run_until_judgeable(item, plan, prepared, seed, scratch_root, result, cancel)
         t = time.monotonic()
         verdicts = judge_cells(plan, runs, seed)
         timings["judge"] = round(time.monotonic() - t, 3)
@@ -297,7 +299,7 @@ def sweep_scratch(parent: Path) -> List[str]:
 
 
 def _run_until_judgeable(item: dict, plan: LessonPlan, prepared, seed: int, scratch_root: Path,
-                         result: dict) -> tuple:
+                         result: dict, cancel=None) -> tuple:
     """Run the notebook in the sandbox; while a cell killed the kernel (or timed out) and a later
     graded cell failed for it, run again with the cells that did so neutralized, within twice
     the notebook's time. Returns (runs, the first run's executed notebook or None); each run is
@@ -323,11 +325,14 @@ def _run_until_judgeable(item: dict, plan: LessonPlan, prepared, seed: int, scra
         nb_file.write_text(json.dumps(nb_to_run))
         rep = runner.run_notebook(nb_file, scratch_dir=scratch_root / f"run{number}", limits=run_limits,
                                   env_extra={"COURSE_SEED": str(seed), "MPLBACKEND": INLINE_PLOTS},
-                                  data_dir=item.get("data_dir"), readonly_paths=ro, use_bwrap=use_bwrap)
+                                  data_dir=item.get("data_dir"), readonly_paths=ro, use_bwrap=use_bwrap,
+                                  cancel=cancel)
         runs.append(RunInfo(number, rep, prepared.positions, names, dict(skipped)))
         if number == 1 and rep.executed_notebook is not None:
             executed = _load_json(rep.executed_notebook)
         result["runs"].append(_run_summary(number, rep, names, skipped))
+        if rep.status == "cancelled":
+            raise GraderError(cancel.why if cancel is not None else "the run was cancelled")
         if rep.status in ("missing", "invalid_notebook"):
             raise GraderError(f"the graded notebook could not be run: {rep.reason}")
         if not rep.isolated and not item.get("allow_unsandboxed"):

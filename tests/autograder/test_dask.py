@@ -266,6 +266,52 @@ def test_a_worker_run_from_a_clone_grades_with_it_and_a_cluster_left_without_wor
     resume_here(root, tmp_path / "out", len(kept))
 
 
+def sandboxes_of(student: str) -> list:
+    """Pids of the bwrap sandboxes grading ``student`` now (their scratch folder names them)."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmd and cmd[0].endswith(b"bwrap") and any(f"-{student}-{LESSON}-".encode() in a for a in cmd):
+            out.append(int(pid))
+    return out
+
+
+def test_stopping_the_command_stops_the_notebooks_the_workers_are_grading(tmp_path):
+    """SIGTERM to the grade command: the workers kill the sandboxes of the notebooks they were
+    grading (Dask itself lets a running task finish: here, 100 more CPU seconds)."""
+    (tmp_path / "c").mkdir()
+    c = Cluster(tmp_path / "c", workers=("w1",))
+    root = tmp_path / "subs"
+    slow = solved()
+    slow["cells"].append({"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+                          "source": "import time\nt = time.process_time()\nwhile time.process_time() - t < 100:\n    pass"})
+    put(root, "slow", slow)
+    args = [sys.executable, "-m", "autograder", "grade", root, "--out", tmp_path / "out", "--scheduler", c.address,
+            "--seed", 7, "--time-factor", 2, "--no-progress"]
+    proc = subprocess.Popen([str(a) for a in args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not sandboxes_of("slow") and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert sandboxes_of("slow"), "the notebook never started"
+        time.sleep(3)                                   # into its cells
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+        end = time.monotonic() + 30                     # a hang detector: the old behaviour was 100 s
+        while sandboxes_of("slow") and time.monotonic() < end:
+            time.sleep(0.2)
+        left = sandboxes_of("slow")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        c.close()
+    assert proc.returncode == 128 + signal.SIGTERM, stdout + stderr
+    assert not left, "the worker went on grading a notebook of a stopped command"
+
+
 def test_usage_errors_for_the_cluster_are_one_line():
     for args, expected in ((["--scheduler", "tcp://127.0.0.1:1"], "cannot reach the Dask scheduler"),
                            (["--scheduler", "tcp://127.0.0.1:1", "--jobs", "2"], "--jobs is for grading on this machine"),

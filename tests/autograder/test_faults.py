@@ -307,3 +307,21 @@ def test_a_worker_where_bwrap_does_not_work_refuses_work_it_was_sent(monkeypatch
     with pytest.raises(remote.CourseMismatch) as err:
         remote.grade_remote({"student": "ann", "lesson": LESSON}, expected)
     assert "bwrap does not work there" in err.value.args[1]
+
+
+@needs_bwrap
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_a_dask_task_over_its_time_is_stopped_by_its_watchdog(tmp_path, monkeypatch):
+    """Dask never interrupts a running task: the task's own watchdog kills the sandbox after the
+    item's max_seconds, as a local worker is replaced, and the notebook is a grader error."""
+    from autograder.grading import remote, version
+
+    monkeypatch.setenv("MNIST_DATA_DIR", data_dir())     # grade_task sets it for its process: undone after
+    nb = solved()
+    nb["cells"].append({"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+                        "source": "while True:\n    pass"})
+    item = {"student": "ann", "lesson": LESSON, "path": str(tmp_path / NB), "notebook": json.dumps(nb).encode(),
+            "seed": 1, "seed_id": "s", "grader_version": "v", "max_seconds": 5}
+    r = remote.grade_remote(item, version.fingerprint(version.course_files()))["result"]
+    assert r["status"] == "grader_error" and "took over 5 s and was stopped" in r["reason"], r["reason"]
