@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import List, Tuple
 
-from . import class_report, late, report
+from . import class_report, late, ownership, report
 
 PROG = "python -m autograder feedback"
 
@@ -71,7 +71,7 @@ def release(grades_dir: Path, course_dir: Path) -> Tuple[List[Path], List[str]]:
     db = Path(course_dir) / "gradebook.db"
     if not db.is_file():
         raise ValueError(f"{db} does not exist: import the grades first (python -m autograder gradebook)")
-    written, notes = [], []
+    written, notes, no_secret = [], [], []
     policy = late.recorded(grades_dir)[0]
     with Gradebook(f"sqlite:///{db.resolve()}") as gb:
         for r in class_report.load_results(grades_dir):
@@ -88,7 +88,29 @@ def release(grades_dir: Path, course_dir: Path) -> Tuple[List[Path], List[str]]:
             target = Path(course_dir) / "feedback" / student / lesson / f"{lesson}.html"
             report.write_bytes_atomic(target, page.encode("utf-8"))
             written.append(target)
+            if not _for_release(Path(course_dir), student, lesson):
+                no_secret.append(f"{student} {lesson}")
+    if no_secret and len(no_secret) < len(written):
+        notes.append(f"{len(no_secret)} document(s) without nbgrader's submission_secret.txt (not submitted through "
+                     f"the exchange), which nbgrader release_feedback cannot hand out: {', '.join(no_secret[:5])}")
     return written, notes
+
+
+def _for_release(course_dir: Path, student: str, lesson: str) -> bool:
+    """Put beside a feedback document what ``nbgrader release_feedback`` reads: the submission's
+    ``timestamp.txt`` and ``submission_secret.txt`` (the file it hands out is named by the
+    secret's hash, the one the student's ``fetch_feedback`` looks for). False where the
+    submission has no secret (it did not come through the exchange)."""
+    submitted = course_dir / "submitted" / student / lesson
+    feedback = course_dir / "feedback" / student / lesson
+    found = True
+    for name in ("timestamp.txt", "submission_secret.txt"):
+        src = submitted / name
+        if src.is_file() and not src.is_symlink():
+            report.write_bytes_atomic(feedback / name, src.read_bytes())
+        elif name == "submission_secret.txt":
+            found = False
+    return found
 
 
 def add_arguments(parser) -> None:
@@ -104,6 +126,7 @@ def run(args) -> int:
     except ValueError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
+    ownership.give_to_owner(Path(args.course))   # run as root in the instructor's folder: theirs
     for note in notes:
         print(f"note: {note}")
     print(f"wrote {len(written)} feedback document(s) into {Path(args.course) / 'feedback'} "

@@ -52,7 +52,7 @@ from traitlets import Unicode
 from nbgrader.plugins import LateSubmissionPlugin
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from . import late, report
+from . import late, ownership, report
 
 PROG = "python -m autograder gradebook"
 PASSED = "\u2714 passed"
@@ -513,6 +513,7 @@ def _import_one(api, Gradebook, r: dict, submissions: Path, course_dir: Path, su
         target.parent.mkdir(parents=True, exist_ok=True)
         if not (target.exists() and target.samefile(source)):
             shutil.copyfile(source, target)
+        _copy_secret(source.parent, target.parent)
     elif submissions == course_dir:
         raise Skip(f"{r['status']}: {str(r.get('reason') or '')[:200]}; the notebooks are collected into this course "
                    f"folder, so no zero-point stand-in can take its place there (0 points in grades.csv)")
@@ -543,6 +544,19 @@ def _import_one(api, Gradebook, r: dict, submissions: Path, course_dir: Path, su
     return seconds
 
 
+SECRET = "submission_secret.txt"    # nbgrader's submit writes it; release_feedback names the feedback by it
+
+
+def _copy_secret(source: Path, target: Path) -> None:
+    """nbgrader's ``submission_secret.txt`` of a submission from the exchange, kept beside the
+    notebook in ``submitted/`` as ``nbgrader collect`` keeps it (``release_feedback`` needs it).
+    A link or anything but a short regular file is not copied."""
+    src = source / SECRET
+    if src.resolve() == (target / SECRET).resolve() or not src.is_file() or src.is_symlink() or src.stat().st_size > 1024:
+        return
+    report.write_bytes_atomic(target / SECRET, src.read_bytes())
+
+
 # ------------------------------------------------------------------------------------------
 # The command
 # ------------------------------------------------------------------------------------------
@@ -563,6 +577,7 @@ def run(args) -> int:
     n = len(s["imported"])
     per = sum(t for *_, t in s["imported"]) / n if n else 0.0
     course = Path(args.course).resolve()
+    ownership.give_to_owner(course)      # run as root in the instructor's folder: theirs, for formgrader
     print(f"imported {n} notebook(s) ({per:.2f} s each), {len(s['unchanged'])} unchanged since the last import, "
           f"skipped {len(s['skipped'])}, {len(s['errors'])} error(s) in {s['seconds']:.1f} s into {course}")
     if n:
