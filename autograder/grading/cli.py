@@ -28,6 +28,7 @@ import os
 import secrets
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import List, Optional
 
@@ -66,6 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--scratch", type=Path, help="where sandboxes get their scratch folders (default: $TMPDIR)")
     g.add_argument("--late", type=Path, metavar="FILE",
                    help="due dates and the late penalty (YAML: the keys of course.yml's late:, which is the default)")
+    g.add_argument("--roster", type=Path, metavar="CSV",
+                   help="with a Canvas or Moodle zip: match its files to students by the roster's lms_id (and name)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--unsandboxed", action="store_true",
                    help="grade even if bwrap does not work (student code is then NOT isolated)")
@@ -162,14 +165,39 @@ def _lock(out: Path):
     return fd
 
 
+def _unpack_lms_zip(path: Path, args) -> Path:
+    """A Canvas or Moodle download, unpacked into ``<out>/submissions/<zip name>/`` (lms_zip);
+    prints a line for each file it does not grade. Returns that folder."""
+    from . import lms_zip, roster
+
+    people = None
+    if args.roster is not None:
+        try:
+            people = roster.read_roster(args.roster)
+        except roster.RosterError as err:
+            raise UsageError(str(err)) from None
+    dest = Path(args.out).resolve() / "submissions" / path.stem
+    try:
+        lines = lms_zip.unpack(path, dest, lesson_ids(Path(args.solutions) if args.solutions else None),
+                               only=args.lesson_ids or (), roster=people)
+    except (lms_zip.IntakeError, PlanError) as err:
+        raise UsageError(str(err)) from None
+    for line in lines:
+        print(line)
+    return dest
+
+
 def _run(args) -> int:
     paths = list(getattr(args, "notebooks", None) or [])
     if args.out is None:
         raise UsageError("--out DIR is required to grade a folder of submissions")
     if len(paths) != 1:
         raise UsageError(f"give one SUBMISSIONS_DIR, not {len(paths)} paths")
-    if not Path(paths[0]).is_dir():
-        raise UsageError(f"{paths[0]} is not a folder (SUBMISSIONS_DIR: <student>/<lesson>.ipynb, ...)")
+    if Path(paths[0]).is_file() and zipfile.is_zipfile(paths[0]):
+        paths[0] = _unpack_lms_zip(Path(paths[0]), args)
+    elif not Path(paths[0]).is_dir():
+        raise UsageError(f"{paths[0]} is not a folder (SUBMISSIONS_DIR: <student>/<lesson>.ipynb, ...) "
+                         f"nor a Canvas or Moodle submissions zip")
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     if args.jobs is not None and args.scheduler:

@@ -144,6 +144,17 @@ def grade_cmd(*args, timeout=900) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
+def totals(out: Path) -> dict:
+    """Each student's points in ``out/grades.csv`` (one row per check: their sum)."""
+    import csv
+
+    with open(Path(out) / "grades.csv") as f:
+        found: dict = {}
+        for r in csv.DictReader(f):
+            found[r["student"]] = found.get(r["student"], 0.0) + float(r["points"] or 0)
+    return found
+
+
 def data_dir() -> str:
     from coursekit.fetch import resolve_root
 
