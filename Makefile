@@ -24,6 +24,8 @@ train: setup           ## fetch the data, train the reference model, print test 
 
 test: setup            ## fetch the data, then run the whole test suite
 	$(PY) -m coursekit fetch
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory hub-proxy; \
+	else echo "note: no npm, so no JupyterHub proxy: the hub tests are skipped (apt-get install nodejs npm)"; fi
 	$(PY) -m pytest
 
 benchmark: setup       ## print training speed figures on this machine
@@ -35,6 +37,17 @@ clean:
 .PHONY: student
 student: setup         ## write dist/student/: the lessons and the support package, nothing of the instructor's
 	$(PY) -m autograder student
+
+.PHONY: hub-proxy hub
+hub-proxy: $(VENV)/hub-proxy/node_modules/.bin/configurable-http-proxy   ## JupyterHub's proxy (npm), pinned by its lock file
+
+$(VENV)/hub-proxy/node_modules/.bin/configurable-http-proxy: autograder/hub/proxy/package-lock.json | setup
+	mkdir -p $(VENV)/hub-proxy
+	cp autograder/hub/proxy/package.json autograder/hub/proxy/package-lock.json $(VENV)/hub-proxy/
+	cd $(VENV)/hub-proxy && npm ci --no-audit --no-fund --loglevel=error
+
+hub: setup hub-proxy data  ## as root: the course's JupyterHub on 127.0.0.1:8000 with two students (docs/hub.md)
+	$(PY) -m autograder hub --users 2
 
 .PHONY: lessons
 lessons: setup         ## build solutions/ from lessons_src/<id>/<id>.py and regenerate the student notebooks in lessons/ (nbgrader)

@@ -12,6 +12,8 @@
     python -m autograder student [--lesson ID ...]  write the student environment (default dist/student/):
                                                   the lessons, the support package, a README; no
                                                   answers, hidden judges or instructor tools
+    python -m autograder hub [--users N] [--port P]  set up the course's JupyterHub on this machine
+                                                  (users, exchange, course folder) and run it
     python -m autograder gradebook GRADES_DIR --course COURSE_DIR [--submissions DIR] [--lesson ID ...]
                                                   put those grades into an nbgrader course folder
                                                   (formgrader, generate_feedback, export); runs no
@@ -58,7 +60,15 @@ def main(argv=None) -> int:
     fb = sub.add_parser("feedback", help="one feedback document per student and lesson (verdicts + hand grades), "
                                          "in nbgrader's feedback layout")
     feedback_release.add_arguments(fb)
+    from autograder.hub import command as hub_command
+
+    hub = sub.add_parser("hub", help="set up the course's JupyterHub on this machine (users, nbgrader's exchange, "
+                                     "the instructor's course folder) and run it (docs/hub.md)")
+    hub_command.add_arguments(hub)
     args = parser.parse_args(argv)
+
+    if args.command == "hub":
+        return hub_command.run(args)
 
     if args.command == "feedback":
         return feedback_release.run(args)

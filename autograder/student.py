@@ -13,7 +13,9 @@ What an instructor hands to students or bakes into a JupyterHub image::
 
 It holds no solution, hidden judge, master notebook, autograder or reference package, and
 ``build`` refuses to finish if it finds any (``leaks``). nbgrader is not among the support
-package's dependencies, so the JupyterLab it installs shows no instructor tools.
+package's dependencies, so the JupyterLab it installs shows no instructor tools; its ``hub``
+extra (``pip install "./support[hub]"``) adds nbgrader and jupyterhub for a course's hub, where
+``python -m autograder hub`` switches nbgrader's instructor tools off for students.
 """
 from __future__ import annotations
 
@@ -40,6 +42,13 @@ DEPENDENCIES = [
     "tqdm>=4.66",             # coursekit.progress: the long cells' progress bars
     "ipywidgets>=8",          # ... drawn as JupyterLab widgets
     "anywidget>=0.9,<0.12",   # coursekit.draw: lesson 6's pad to draw a digit on
+]
+# The `hub` extra (`pip install "./support[hub]"`): on a JupyterHub with nbgrader's exchange, the
+# student's Assignments list (fetch, submit, feedback) and the hub's single-user server. Only the
+# student parts are switched on there (python -m autograder hub, autograder/hub/environment.py).
+HUB_DEPENDENCIES = [
+    "nbgrader==0.9.6",        # the instructor's version: the exchange's layout is nbgrader's
+    "jupyterhub==6.1.1",      # jupyterhub-singleuser, the hub's version
 ]
 # JupyterLab reads {sys.prefix}/share/jupyter/lab/settings/overrides.json: what students need not be asked.
 LAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
@@ -70,6 +79,29 @@ code and run the check cell under it. To check a whole saved lesson at once:
 | notebook | lesson | points |
 | --- | --- | --- |
 {rows}
+
+## Handing in your work
+
+**On your course's JupyterHub** (the lessons are not in your home folder until you fetch them):
+
+1. Log in, then open *Nbgrader > Assignment List*: the **Assignments** tab lists the lessons
+   your instructor released.
+2. Press **Fetch** next to a lesson: it appears in your home folder as `<lesson>/<lesson>.ipynb`
+   and under *Downloaded assignments*. Open it from there and work as above; run the check
+   cells as you go. The whole lesson's self-check, from a terminal (*File > New > Terminal*):
+   `python -m coursekit.selfcheck 01_data`.
+3. Save the notebook (Ctrl-S), then press **Submit** under *Downloaded assignments*. You may
+   submit again until the due date: the latest submission is graded, and the time of each is
+   shown under *Submitted assignments*.
+4. When your instructor has graded it, press **Fetch Feedback** there, then **view feedback**:
+   every check with its message, the written answers' marks and comments, and your total.
+
+Other students cannot see your work, and you cannot see theirs.
+
+**Without a hub**, hand in the notebook file itself, `lessons/<lesson>/<lesson>.ipynb`, saved,
+under that name (`01_data.ipynb`, not a copy or an export), where your instructor says: the
+course's page on Canvas or Moodle, or a shared folder as `<your id>/<lesson>.ipynb`. Check it
+first with the self-check above: the grader runs the same checks, and more.
 """
 
 
@@ -79,10 +111,13 @@ class StudentBuildError(RuntimeError):
 
 def _pyproject(version: str) -> str:
     deps = "".join(f'    "{d}",\n' for d in DEPENDENCIES)
+    hub = "".join(f'    "{d}",\n' for d in HUB_DEPENDENCIES)
     return ("[build-system]\nrequires = [\"setuptools>=68\"]\nbuild-backend = \"setuptools.build_meta\"\n\n"
             f"[project]\nname = \"mnist-cnn-coursekit\"\nversion = \"{version}\"\n"
             "description = \"The support package of the MNIST CNN course's lessons: data, plots, checks.\"\n"
             f"requires-python = \">=3.11\"\ndependencies = [\n{deps}]\n\n"
+            "# On a JupyterHub with nbgrader's exchange: the Assignments list (fetch, submit, feedback)\n"
+            f"[project.optional-dependencies]\nhub = [\n{hub}]\n\n"
             "[tool.setuptools.packages.find]\ninclude = [\"coursekit*\"]\n\n"
             "# JupyterLab's settings for students: no news pop-up, no update check (overrides.json)\n"
             "[tool.setuptools.data-files]\n\"share/jupyter/lab/settings\" = [\"jupyter/overrides.json\"]\n")

@@ -204,11 +204,13 @@ def find_notebook(name: str) -> Path:
         if not p.is_file():
             raise SystemExit(f"no notebook {p}")
         return p
-    for root in (Path.cwd(), Path(__file__).resolve().parents[1]):
-        candidate = root / "lessons" / name / f"{name}.ipynb"
+    for candidate in (Path.cwd() / "lessons" / name / f"{name}.ipynb",
+                      Path(__file__).resolve().parents[1] / "lessons" / name / f"{name}.ipynb",
+                      Path.cwd() / name / f"{name}.ipynb"):         # fetched on a hub: ~/<id>/<id>.ipynb
         if candidate.is_file():
             return candidate
-    raise SystemExit(f"no lesson {name!r}: expected lessons/{name}/{name}.ipynb (run this from the course folder)")
+    raise SystemExit(f"no lesson {name!r}: expected lessons/{name}/{name}.ipynb (run this from the course folder), "
+                     f"or {name}/{name}.ipynb (a lesson fetched on the course's hub, from your home folder)")
 
 
 def main(argv=None) -> int:

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,15 @@ def test_the_student_environment_holds_the_lessons_and_the_support_package_only(
     assert sorted(p.name for p in (dist / "support").iterdir()) == ["coursekit", "jupyter", "pyproject.toml"]
     names = {part for p in dist.rglob("*") for part in p.relative_to(dist).parts}
     assert not names & {"solutions", "lessons_src", "autograder", "mnist_cnn", "hidden", "nbgrader_config.py"}
-    pyproject = (dist / "support" / "pyproject.toml").read_text()
-    assert "nbgrader" not in pyproject and "torch==2.13.0" in pyproject
+    project = tomllib.loads((dist / "support" / "pyproject.toml").read_text())["project"]
+    assert "torch==2.13.0" in project["dependencies"]
+    assert not [d for d in project["dependencies"] if "nbgrader" in d or "jupyterhub" in d]
+    # A course's hub adds only nbgrader's student parts and the hub's server (autograder/hub).
+    assert list(project["optional-dependencies"]) == ["hub"]
+    hub = project["optional-dependencies"]["hub"]
+    assert sorted(d.split("==")[0] for d in hub) == ["jupyterhub", "nbgrader"]
+    course = tomllib.loads((student.REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert set(hub) <= set(course), "the hub's users run the instructor's nbgrader and jupyterhub versions"
     assert student.leaks(dist) == []
 
 
