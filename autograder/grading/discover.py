@@ -8,7 +8,8 @@ Three layouts are recognised (they may be mixed student by student in the first 
   folder holding one notebook of another name is used too (noted);
 * an nbgrader exchange: ``<dir>/inbound/`` or ``<dir>`` itself holding
   ``<student>+<lesson>+<timestamp>[+<random>]/<lesson>.ipynb``; the latest per student and
-  lesson is graded (what ``nbgrader collect`` would copy).
+  lesson is graded (what ``nbgrader collect`` would copy), except that a folder another Unix
+  user made in a student's name is skipped, with a warning (``_claimed_by_another``).
 
 Every student is graded on every lesson: the ``lessons`` asked for, or else every lesson
 that some student submitted. A lesson a student did not submit is still an item, with the
@@ -186,6 +187,28 @@ def parse_utc(stamp: str):
     return (when - when.utcoffset()).replace(tzinfo=None) if when.tzinfo is not None else when
 
 
+def _claimed_by_another(folder: Path, student: str) -> Optional[str]:
+    """The Unix user who made an exchange submission in another student's name, or None.
+
+    On a hub each student is a Unix user and owns what they submit; ``nbgrader submit --student
+    bob`` lets anyone name a folder ``bob+...`` (nbgrader's collect only warns). Checked where
+    the student is a user of this machine; a folder owned by root (a restore) is trusted.
+    """
+    import pwd
+
+    try:
+        uid = pwd.getpwnam(student).pw_uid
+        owner = folder.lstat().st_uid
+    except (KeyError, OSError):
+        return None
+    if owner in (uid, 0):
+        return None
+    try:
+        return pwd.getpwuid(owner).pw_name
+    except KeyError:
+        return f"uid {owner}"
+
+
 def _scan_exchange(inbound: Path, known: List[str], warnings: List[str]) -> Dict[Tuple[str, str], Submission]:
     latest: Dict[Tuple[str, str], Tuple[object, Path, str]] = {}
     for d in _dirs(inbound):
@@ -204,6 +227,11 @@ def _scan_exchange(inbound: Path, known: List[str], warnings: List[str]) -> Dict
             when = parse_utc(stamp)
         except Exception:
             warnings.append(f"skipped {d.name}: cannot read the timestamp {stamp!r}")
+            continue
+        impostor = _claimed_by_another(d, student)
+        if impostor:
+            warnings.append(f"skipped {d.name}: it claims to be {student}'s but belongs to the Unix user {impostor} "
+                            f"(nbgrader submit --student): not graded, {student}'s own latest submission is")
             continue
         key = (student, lesson)
         if key not in latest or when > latest[key][0]:

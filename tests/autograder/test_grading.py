@@ -317,6 +317,28 @@ def test_discover_flat_submitted_and_exchange_layouts(tmp_path):
         discover.discover(flat, lessons, only=["09_nope"])
 
 
+def test_an_exchange_submission_made_in_another_users_name_is_not_graded(tmp_path):
+    """On a hub, `nbgrader submit --student daemon` by the user bin makes a folder daemon+... that
+    bin owns: skipped with a warning naming bin; daemon's own (older) folder is graded. A folder
+    root owns (a restore) is trusted. (Users of every Debian system; chown needs root.)"""
+    import pwd
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give folders to other users")
+    inbound = tmp_path / "exchange" / "inbound"
+    own = inbound / "daemon+01_data+2024-05-01 10:00:00.000000 UTC+abc"
+    forged = inbound / "daemon+01_data+2024-05-02 10:00:00.000000 UTC+def"
+    restored = inbound / "sys+01_data+2024-05-02 10:00:00.000000 UTC+ghi"
+    for folder, owner in ((own, "daemon"), (forged, "bin"), (restored, "root")):
+        folder.mkdir(parents=True)
+        (folder / "01_data.ipynb").write_text("{}")
+        os.chown(folder, pwd.getpwnam(owner).pw_uid, -1)
+    subs, warnings = discover.discover(tmp_path / "exchange", ["01_data"])
+    assert [(s.student, s.path.parent.name) for s in subs] == [("daemon", own.name), ("sys", restored.name)]
+    assert warnings == [f"skipped {forged.name}: it claims to be daemon's but belongs to the Unix user bin "
+                        f"(nbgrader submit --student): not graded, daemon's own latest submission is"]
+
+
 def test_plan_comes_from_the_master_and_prepare_restores_locked_cells():
     p = plan.load_plan(LESSON)
     assert [(c.grade_id, c.points, c.check_ids) for c in p.cells] == [

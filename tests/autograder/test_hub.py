@@ -129,9 +129,12 @@ def _read_feedback(browser, hub, user: str, name: str, focus: str = "") -> str:
     return text
 
 
-def _grade_round(hub, grades: Path) -> dict:
-    """The instructor's round: grade the exchange, import, feedback, release_feedback."""
-    _course("grade", hub.exchange, "--out", grades, "--jobs", "2")
+def _grade_round(hub, grades: Path, warning: str = "") -> dict:
+    """The instructor's round: grade the exchange, import, feedback, release_feedback.
+    warning: a submission the grade command must skip with this warning (exit status 1)."""
+    done = _course("grade", hub.exchange, "--out", grades, "--jobs", "2", check=not warning)
+    if warning:
+        assert done.returncode == 1 and warning in done.stderr, done.stdout[-2000:] + done.stderr[-2000:]
     _course("gradebook", grades, "--course", hub.course_dir, "--submissions", hub.exchange)
     _course("feedback", grades, "--course", hub.course_dir)
     teach = pwd.getpwnam(hub.instructor)
@@ -199,7 +202,14 @@ def test_release_fetch_submit_grade_and_feedback_through_the_exchange(hub, brows
 
     # Resubmission: bob fixes normalize and hands it in again; the next round gives full marks.
     _hand_in(browser, hub, bob, solved(), "bob-again")
-    points = _grade_round(hub, hub.course_dir / "grades")
+    # ... and ada, from her own terminal, hands in an empty lesson in bob's name after him.
+    fake = Path(pwd.getpwnam(ada).pw_dir) / "fake"
+    as_user(hub, ada, ["mkdir", "-p", str(fake / LESSON)])
+    as_user(hub, ada, ["cp", str(hub.root / "student" / "lessons" / LESSON / f"{LESSON}.ipynb"), str(fake / LESSON)])
+    as_user(hub, ada, ["nbgrader", "submit", LESSON, "--student", bob], cwd=fake)
+    assert len(list((hub.exchange / "inbound").glob(f"{bob}+*"))) == 3
+    points = _grade_round(hub, hub.course_dir / "grades",
+                          warning=f"claims to be {bob}'s but belongs to the Unix user {ada}")
     assert points == {ada: MAX, bob: MAX}, points
     page = _read_feedback(browser, hub, bob, "bob-again")
     assert f"Total: {MAX:g} / {MAX:g}" in page, page[:2000]
