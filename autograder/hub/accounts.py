@@ -82,7 +82,8 @@ def remove_user(name: str) -> None:
     """Delete the user and its home (tests clean up with this); nothing where it does not exist."""
     if exists(name):
         subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
-        _run(["userdel", "--remove", name]) if Path(pwd.getpwnam(name).pw_dir).exists() else _run(["userdel", name])
+        home_left = Path(pwd.getpwnam(name).pw_dir).exists()
+        _run(["userdel", "--remove", name] if home_left else ["userdel", name])
 
 
 def remove_group(name: str) -> None:

@@ -24,6 +24,8 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
+from autograder.grading.ownership import give_to_owner
+
 COURSE_CONFIG_TEMPLATE = '''\
 # This course's nbgrader settings (yours): written once by `python -m autograder hub`.
 c = get_config()  # noqa: F821
@@ -39,14 +41,6 @@ c = get_config()  # noqa: F821
 c.CourseDirectory.root = {root!r}
 load_subconfig("nbgrader_config.py", path={root!r})  # noqa: F821 (the course folder's settings, and ours through it)
 '''
-
-
-def _own(path: Path, user: pwd.struct_passwd) -> None:
-    """chown -R ``path`` to ``user`` (its own group)."""
-    for folder, dirs, files in os.walk(path):
-        os.chown(folder, user.pw_uid, user.pw_gid)
-        for name in files + dirs:
-            os.lchown(os.path.join(folder, name), user.pw_uid, user.pw_gid)
 
 
 def prepare_exchange(exchange: Path, course_id: str, instructor: pwd.struct_passwd) -> Path:
@@ -81,6 +75,7 @@ def prepare_course(repo: Path, course_id: str, exchange: Path, instructor: pwd.s
     if not user_config.is_file():
         user_config.parent.mkdir(exist_ok=True)
         user_config.write_text(USER_CONFIG_TEMPLATE.format(root=str(course)))
-        _own(user_config.parent, instructor)
-    _own(course, instructor)
+    home = Path(instructor.pw_dir)
+    give_to_owner(user_config.parent, owner_of=home)      # what root wrote in the home: the instructor's
+    give_to_owner(course, owner_of=home)
     return course

@@ -24,6 +24,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from autograder.grading.ownership import give_to_owner
+
 from .accounts import HubError
 
 # nbgrader 0.9's JupyterLab plugins and server extensions an instructor uses and a student must not see.
@@ -99,16 +101,13 @@ def _support_marker(support: Path) -> str:
     return digest.hexdigest()
 
 
-def _merge_json(path: Path, update: dict, owner=None) -> None:
+def _merge_json(path: Path, update: dict) -> None:
     """Merge ``update`` (two levels deep) into the JSON file ``path`` (created where missing)."""
     data = json.loads(path.read_text()) if path.is_file() else {}
     for key, value in update.items():
         data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
-    if owner is not None:
-        for p in (path.parent.parent, path.parent, path):
-            os.chown(p, owner.pw_uid, owner.pw_gid)
 
 
 def enable_instructor_tools(user) -> None:
@@ -117,12 +116,8 @@ def enable_instructor_tools(user) -> None:
     server extension enable --user`` write, in their ``~/.jupyter``, which win over the
     environment's."""
     home = Path(user.pw_dir) / ".jupyter"
-    if not home.is_dir():
-        home.mkdir()
-        os.chown(home, user.pw_uid, user.pw_gid)
     _merge_json(home / "labconfig" / "page_config.json",
-                {"disabledExtensions": {f"@jupyter/nbgrader:{p}": False for p in LAB_PLUGINS}}, owner=user)
-    server = home / "jupyter_server_config.json"
-    _merge_json(server, {"ServerApp": {"jpserver_extensions": {
+                {"disabledExtensions": {f"@jupyter/nbgrader:{p}": False for p in LAB_PLUGINS}})
+    _merge_json(home / "jupyter_server_config.json", {"ServerApp": {"jpserver_extensions": {
         f"nbgrader.server_extensions.{ext}": True for ext in SERVER_EXTENSIONS}}})
-    os.chown(server, user.pw_uid, user.pw_gid)
+    give_to_owner(home, owner_of=Path(user.pw_dir))      # what root wrote there: the user's
