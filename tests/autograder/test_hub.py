@@ -12,6 +12,7 @@ instructor's folder, the other students' submissions (tried as that Unix user).
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import pwd
@@ -140,7 +141,13 @@ def _grade_round(hub, grades: Path, warning: str = "") -> dict:
     teach = pwd.getpwnam(hub.instructor)
     assert os.stat(hub.course_dir / "gradebook.db").st_uid == teach.pw_uid, "the gradebook stays the instructor's"
     as_user(hub, hub.instructor, ["nbgrader", "release_feedback", LESSON], cwd=hub.course_dir)
-    return totals(grades)
+    # The final grade as the LMS gets it is the one grades.csv has (and the checks below: formgrader, feedback).
+    _course("export", grades, "--format", "canvas", "--course", hub.course_dir, "--out", grades / "canvas.csv")
+    with open(grades / "canvas.csv") as f:
+        canvas = {r["SIS User ID"]: float(r[next(k for k in r if k.startswith(LESSON))])
+                  for r in csv.DictReader(f) if r["Student"] != "Points Possible"}
+    assert canvas == totals(grades), (canvas, totals(grades))
+    return canvas
 
 
 def test_students_see_the_assignments_list_and_no_instructor_tool(hub, browser):
