@@ -582,5 +582,6 @@ def run(args) -> int:
           f"skipped {len(s['skipped'])}, {len(s['errors'])} error(s) in {s['seconds']:.1f} s into {course}")
     if n:
         print(f"next: cd {course} && jupyter lab   (Formgrader: grade the written answers), then\n"
-              f"      nbgrader generate_feedback LESSON; nbgrader export   (grades.csv)")
+              f"      python -m autograder feedback {args.grades_dir} --course {course}   (one page per student),\n"
+              f"      nbgrader release_feedback LESSON   (through nbgrader's exchange, if your class uses one)")
     return 1 if s["errors"] else 0
